@@ -17,6 +17,7 @@ from discord.ext import commands
 import cogs
 from bot import errors
 from bot.config import Settings
+from bot.managers import GuildSettingsService
 from storage import migrate
 from storage.engine import Database
 
@@ -70,6 +71,7 @@ class Dropbell(commands.Bot):
         self.http_client = http_client
         self.extension_names = discover_extensions() if extensions is None else extensions
         self.failed_extensions: dict[str, str] = {}
+        self.guild_settings = GuildSettingsService(database)
         self.started_monotonic = time.monotonic()
 
     @property

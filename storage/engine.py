@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Insert, Table, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -75,6 +77,12 @@ class Database:
         """A transaction that commits on success and rolls back on any error."""
         async with self._writer.begin() as connection:
             yield connection
+
+    def insert_ignoring_duplicates(self, table: Table) -> Insert:
+        """``INSERT ... ON CONFLICT DO NOTHING`` in this database's dialect."""
+        if self.dialect == "sqlite":
+            return sqlite_insert(table).on_conflict_do_nothing()
+        return postgresql_insert(table).on_conflict_do_nothing()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

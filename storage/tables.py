@@ -6,7 +6,48 @@ snowflakes, hence BigInteger.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on every database.
+
+    SQLite has no time zone type and hands back naive values; storing UTC and re-attaching it
+    on the way out keeps comparisons and ordering right everywhere.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 metadata = MetaData(
     naming_convention={
@@ -24,5 +65,61 @@ guild_settings = Table(
     Column("guild_id", BigInteger, primary_key=True, autoincrement=False),
     Column("announce_channel_id", BigInteger, nullable=True),
     Column("manager_role_id", BigInteger, nullable=True),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+drops = Table(
+    "drops",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("guild_id", BigInteger, nullable=False, index=True),
+    Column("name", String(80), nullable=False),
+    # Lower-cased name: names are unique among a server's open drops, case-insensitively.
+    Column("name_key", String(80), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("image_url", Text, nullable=True),
+    Column("starts_at", UTCDateTime(), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("stock", Integer, nullable=False),
+    Column("remaining", Integer, nullable=False),
+    Column("allocation", String(20), nullable=False),
+    Column("early_access_minutes", Integer, nullable=False, server_default="0"),
+    Column("product", String(200), nullable=True),
+    Column("required_role_id", BigInteger, nullable=True),
+    Column("min_account_age_days", Integer, nullable=False, server_default="0"),
+    Column("min_member_days", Integer, nullable=False, server_default="0"),
+    Column("channel_id", BigInteger, nullable=True),
+    Column("message_id", BigInteger, nullable=True),
+    Column("ping_role_id", BigInteger, nullable=True),
+    Column("event_id", BigInteger, nullable=True),
+    # scheduled -> live -> closed, or cancelled; "open" below means scheduled or live.
+    Column("status", String(16), nullable=False),
+    Column("created_by", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+waitlist_entries = Table(
+    "waitlist_entries",
+    metadata,
+    # The id orders the line: it grows with every join, so a fan's place is the number of
+    # current entries of the drop with an id up to theirs.
+    Column("id", Integer, primary_key=True),
+    Column("drop_id", Integer, ForeignKey("drops.id", ondelete="CASCADE"), nullable=False),
+    Column("guild_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("display_name", String(100), nullable=False),
+    Column("joined_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("drop_id", "user_id", name="uq_waitlist_entries_drop_user"),
+    Index("ix_waitlist_entries_drop_order", "drop_id", "id"),
+    Index("ix_waitlist_entries_guild_user", "guild_id", "user_id"),
+)
+
+reminder_optins = Table(
+    "reminder_optins",
+    metadata,
+    Column("drop_id", Integer, ForeignKey("drops.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("guild_id", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
