@@ -1,0 +1,81 @@
+"""The drops service against a real SQLite file (the end-to-end tests go through the sandbox)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.errors import UserError
+from cogs.drops.service import DropService, DropSpec, Member
+from storage.engine import Database
+from storage.migrate import upgrade
+
+SOON = datetime.now(UTC) + timedelta(days=3)
+VETERAN = Member(frozenset(), datetime(2020, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC))
+
+
+@pytest.fixture
+async def service(tmp_path: Path):
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'drops.db'}")
+    await upgrade(database)
+    yield DropService(database)
+    await database.dispose()
+
+
+async def test_places_are_distinct_under_concurrent_joins(service: DropService) -> None:
+    drop = await service.create(1, 99, DropSpec("Night Moth Tee", SOON, "UTC", 50))
+    results = await asyncio.gather(
+        *(service.join(1, drop.id, user, f"fan{user}", VETERAN) for user in range(40))
+    )
+    places = sorted(place.place for _, place in results)
+    assert places == list(range(1, 41))
+    _, export = await service.export(1, drop.id)
+    assert [row.place for row in export] == list(range(1, 41))
+
+
+async def test_leaving_moves_everyone_behind_up(service: DropService) -> None:
+    drop = await service.create(1, 99, DropSpec("Moth", SOON, "UTC", 5))
+    for user in (1, 2, 3):
+        await service.join(1, drop.id, user, f"fan{user}", VETERAN)
+    await service.leave(1, drop.id, 1)
+    _, place = await service.join(1, drop.id, 3, "fan3", VETERAN)
+    assert (place.place, place.total, place.already) == (2, 2, True)
+
+
+async def test_open_drop_names_are_unique_case_insensitively(service: DropService) -> None:
+    await service.create(1, 99, DropSpec("Night Moth", SOON, "UTC", 5))
+    with pytest.raises(UserError, match="already has an open drop"):
+        await service.create(1, 99, DropSpec("night  MOTH", SOON, "UTC", 5))
+    # Another server may use the same name.
+    await service.create(2, 99, DropSpec("Night Moth", SOON, "UTC", 5))
+    assert len(await service.drops(1)) == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        (DropSpec("", SOON, "UTC", 5), "needs a name"),
+        (DropSpec("x" * 81, SOON, "UTC", 5), "81 characters"),
+        (DropSpec("ok", SOON, "UTC", 0), "between 1 and"),
+        (DropSpec("ok", SOON, "UTC", 1_000_001), "between 1 and"),
+        (DropSpec("ok", datetime.now(UTC) - timedelta(minutes=1), "UTC", 5), "in the past"),
+        (DropSpec("ok", SOON, "UTC", 5, allocation="lottery"), "not an allocation"),
+    ],
+)
+async def test_refused_specs_store_nothing(
+    service: DropService, spec: DropSpec, fragment: str
+) -> None:
+    with pytest.raises(UserError, match=fragment):
+        await service.create(1, 99, spec)
+    assert await service.drops(1) == []
+
+
+async def test_requirements_refuse_with_when(service: DropService) -> None:
+    drop = await service.create(1, 99, DropSpec("Old", SOON, "UTC", 5, min_member_days=30))
+    newcomer = Member(frozenset(), VETERAN.account_created_at, datetime.now(UTC))
+    with pytest.raises(UserError, match="30 days in this server; you'll qualify on <t:"):
+        await service.join(1, drop.id, 5, "new", newcomer)
+    assert await service.waitlist_count(drop.id) == 0
