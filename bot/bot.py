@@ -18,6 +18,7 @@ import cogs
 from bot import errors
 from bot.config import Settings
 from bot.managers import GuildSettingsService
+from cogs.drops.service import DropService
 from storage import migrate
 from storage.engine import Database
 
@@ -71,7 +72,9 @@ class Dropbell(commands.Bot):
         self.http_client = http_client
         self.extension_names = discover_extensions() if extensions is None else extensions
         self.failed_extensions: dict[str, str] = {}
+        # Plain service code, shared by the cogs that are thin Discord adapters around it.
         self.guild_settings = GuildSettingsService(database)
+        self.drop_service = DropService(database)
         self.started_monotonic = time.monotonic()
 
     @property

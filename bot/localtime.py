@@ -102,9 +102,7 @@ def to_utc(naive: datetime, tz: zoneinfo.ZoneInfo) -> datetime:
             if occurrences == 0
             else "happens twice (the clocks go back for daylight saving)"
         )
-        raise UserError(
-            f"{when} on {day} {problem} in {tz.key}; use {before} or {after} instead."
-        )
+        raise UserError(f"{when} on {day} {problem} in {tz.key}; use {before} or {after} instead.")
     return naive.replace(tzinfo=tz).astimezone(UTC)
 
 

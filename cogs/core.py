@@ -1,4 +1,4 @@
-"""``/dropbell about``: proves the whole path (gateway, tree, storage) in one command."""
+"""``/dropbell about`` (proves the whole path in one command) and ``/dropbell setup``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.bot import Dropbell
+from bot.managers import manager_only
 
 
 def dropbell_version() -> str:
@@ -29,7 +30,7 @@ def human_duration(seconds: float) -> str:
     return " ".join(shown[:2]) or "0s"
 
 
-class Core(commands.GroupCog, group_name="dropbell", group_description="About dropbell"):
+class Core(commands.GroupCog, group_name="dropbell", group_description="About and set up dropbell"):
     def __init__(self, bot: Dropbell) -> None:
         self.bot = bot
 
@@ -44,6 +45,35 @@ class Core(commands.GroupCog, group_name="dropbell", group_description="About dr
             f"Gateway latency: {latency_text}",
         ]
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+    @app_commands.command(name="setup", description="Set the announce channel and manager role")
+    @app_commands.describe(
+        announce_channel="Where drop announcements go by default",
+        manager_role="Members with this role can manage drops, polls and announcements",
+    )
+    @app_commands.guild_only()
+    @manager_only()
+    async def setup_server(
+        self,
+        interaction: discord.Interaction[Dropbell],
+        announce_channel: discord.TextChannel | None = None,
+        manager_role: discord.Role | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        settings = await self.bot.guild_settings.update(
+            interaction.guild_id,
+            announce_channel_id=announce_channel.id if announce_channel else None,
+            manager_role_id=manager_role.id if manager_role else None,
+        )
+        channel = (
+            f"<#{settings.announce_channel_id}>" if settings.announce_channel_id else "not set"
+        )
+        role = f"<@&{settings.manager_role_id}>" if settings.manager_role_id else "not set"
+        await interaction.response.send_message(
+            f"Saved. Announce channel: {channel}. Manager role: {role} (members with Manage "
+            "Server are always managers).",
+            ephemeral=True,
+        )
 
 
 async def setup(bot: Dropbell) -> None:

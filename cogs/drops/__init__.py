@@ -1,0 +1,24 @@
+"""Drops and waitlists: /drop (managers), /waitlist and the announcement buttons (fans)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cogs.drops.announcement import AnnouncementRefresher
+from cogs.drops.buttons import DYNAMIC_ITEMS
+from cogs.drops.manage import DropCommands
+from cogs.drops.waitlist import Waitlist
+
+if TYPE_CHECKING:
+    from bot.bot import Dropbell
+
+
+async def setup(bot: Dropbell) -> None:
+    refresher = AnnouncementRefresher(bot, bot.drop_service)
+    bot.add_dynamic_items(*DYNAMIC_ITEMS)
+    await bot.add_cog(DropCommands(bot, refresher))
+    await bot.add_cog(Waitlist(bot, refresher))
+
+
+async def teardown(bot: Dropbell) -> None:
+    bot.remove_dynamic_items(*DYNAMIC_ITEMS)

@@ -255,6 +255,17 @@ class DropService:
             raise UserError("I can't find that drop in this server; pick one from the list.")
         return Drop.from_row(row)
 
+    async def get_any(self, drop_id: int) -> Drop | None:
+        """A drop by id whatever its server: for background work, never for a user's input."""
+        async with self.database.read() as connection:
+            row = (await connection.execute(select(drops).where(drops.c.id == drop_id))).first()
+        return Drop.from_row(row) if row else None
+
+    async def delete(self, drop_id: int) -> None:
+        """Undo a create whose announcement could not be posted."""
+        async with self.database.write() as connection:
+            await connection.execute(drops.delete().where(drops.c.id == drop_id))
+
     async def resolve(self, guild_id: int, typed: str) -> Drop:
         """A drop from an option value: the id autocomplete fills in, or a name typed by hand."""
         typed = typed.strip()

@@ -1,0 +1,324 @@
+"""``/drop create | edit | cancel | list | show | export`` (managers' side)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import localtime
+from bot.errors import UserError
+from bot.managers import require_manager
+from cogs.drops.announcement import AnnouncementRefresher, post_announcement, render_embed
+from cogs.drops.options import drop_autocomplete, drop_service, guild_id_of
+from cogs.drops.service import Drop, DropSpec
+
+if TYPE_CHECKING:
+    from bot.bot import Dropbell
+
+log = logging.getLogger("dropbell.drops")
+
+Allocation = Literal["waitlist-order", "raffle", "collectors-first"]
+EXPORT_HEADER = ("place", "user_id", "display_name", "joined_at_utc", "reminder_opt_in")
+EVENT_LENGTH = timedelta(hours=1)
+
+
+async def timezone_autocomplete(
+    interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=name, value=name) for name in localtime.suggest_zones(current)]
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class DropCommands(commands.GroupCog, group_name="drop", group_description="Manage drops"):
+    def __init__(self, bot: Dropbell, refresher: AnnouncementRefresher) -> None:
+        self.bot = bot
+        self.refresher = refresher
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        # Discord's default permissions only hide the command; check on every call.
+        return await require_manager(interaction)
+
+    @app_commands.command(name="create", description="Announce a new drop")
+    @app_commands.describe(
+        name="What the drop is called (up to 80 characters)",
+        starts_at="Opening time as YYYY-MM-DD HH:MM (24 h) in the time zone below",
+        timezone="IANA time zone, such as Europe/Berlin",
+        stock="How many units there are",
+        description="The story: what it is, who made it, why",
+        image="An image shown in the announcement",
+        channel="Where to announce it (default: the announce channel from /dropbell setup)",
+        ping_role="A role to mention once in the announcement",
+        allocation="How purchase links are handed out at opening",
+        early_access_minutes="Head start for collectors, in minutes",
+        product="The shop product or variant",
+        required_role="Only members with this role may join",
+        min_account_age_days="Minimum Discord account age to join",
+        min_member_days="Minimum days in this server to join",
+    )
+    @app_commands.autocomplete(timezone=timezone_autocomplete)
+    async def create(
+        self,
+        interaction: discord.Interaction[Dropbell],
+        name: str,
+        starts_at: str,
+        timezone: str,
+        stock: int,
+        description: str | None = None,
+        image: discord.Attachment | None = None,
+        channel: discord.TextChannel | None = None,
+        ping_role: discord.Role | None = None,
+        allocation: Allocation = "waitlist-order",
+        early_access_minutes: int = 0,
+        product: str | None = None,
+        required_role: discord.Role | None = None,
+        min_account_age_days: int = 0,
+        min_member_days: int = 0,
+    ) -> None:
+        guild_id = guild_id_of(interaction)
+        if image is not None and not (image.content_type or "").startswith("image/"):
+            raise UserError(f"{image.filename} is not an image; attach a PNG, JPEG or GIF.")
+        target = await self._announce_channel(interaction, channel)
+        spec = DropSpec(
+            name=name,
+            starts_at=localtime.parse_local(starts_at, timezone),
+            timezone=timezone.strip(),
+            stock=stock,
+            description=description,
+            image_url=image.url if image else None,
+            channel_id=target.id,
+            ping_role_id=ping_role.id if ping_role else None,
+            allocation=allocation,
+            early_access_minutes=early_access_minutes,
+            product=product,
+            required_role_id=required_role.id if required_role else None,
+            min_account_age_days=min_account_age_days,
+            min_member_days=min_member_days,
+        )
+        service = drop_service(interaction)
+        drop = await service.create(guild_id, interaction.user.id, spec)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            message = await post_announcement(target, drop, ping_role)
+        except discord.HTTPException as error:
+            await service.delete(drop.id)
+            raise UserError(
+                f"I couldn't post in <#{target.id}> ({error.text or error.status}); give me "
+                "Send Messages and Embed Links there, then try again. Nothing was created."
+            ) from error
+        event_id, event_note = await self._create_event(interaction.guild, drop)
+        await service.record_announcement(
+            drop.id, channel_id=target.id, message_id=message.id, event_id=event_id
+        )
+        self.bot.dispatch("drop_changed", drop.id)
+        await interaction.followup.send(
+            f"**{drop.name}** is announced in <#{target.id}>: opens "
+            f"{localtime.discord_timestamp(drop.starts_at, 'F')}, {drop.stock:,} in stock."
+            f"{event_note}",
+            ephemeral=True,
+        )
+
+    async def _announce_channel(
+        self, interaction: discord.Interaction[Dropbell], channel: discord.TextChannel | None
+    ) -> discord.TextChannel | discord.PartialMessageable:
+        if channel is not None:
+            return channel
+        settings = await self.bot.guild_settings.get(guild_id_of(interaction))
+        if settings.announce_channel_id is None:
+            raise UserError(
+                "Where should I announce it? Pick a channel, or set a default with "
+                "/dropbell setup announce_channel."
+            )
+        return self.bot.get_partial_messageable(
+            settings.announce_channel_id, guild_id=interaction.guild_id
+        )
+
+    async def _create_event(
+        self, guild: discord.Guild | None, drop: Drop
+    ) -> tuple[int | None, str]:
+        """A server event for the drop; a missing permission is told, not fatal."""
+        if guild is None:
+            return None, ""
+        try:
+            event = await guild.create_scheduled_event(
+                name=drop.name,
+                start_time=drop.starts_at,
+                end_time=drop.starts_at + EVENT_LENGTH,
+                entity_type=discord.EntityType.external,
+                privacy_level=discord.PrivacyLevel.guild_only,
+                location="Discord: press Join waitlist on the announcement",
+                description=(drop.description or "A dropbell drop.")[:1000],
+            )
+        except discord.Forbidden:
+            return None, (
+                "\nI couldn't add it to the server's Events tab: I need the Manage Events "
+                "permission. The drop itself is created."
+            )
+        except discord.HTTPException as error:
+            log.warning("could not create the event for drop %s: %s", drop.id, error)
+            return None, "\nThe server event could not be created; the drop itself is fine."
+        return event.id, ""
+
+    @app_commands.command(name="edit", description="Change a drop's time, stock, text or rules")
+    @app_commands.describe(
+        drop="The drop to edit",
+        starts_at="New opening time as YYYY-MM-DD HH:MM (in the drop's or the given zone)",
+        timezone="New time zone (IANA name)",
+        stock="New stock",
+        description="New description",
+        required_role="New required role",
+        min_account_age_days="New minimum account age in days (0 for none)",
+        min_member_days="New minimum days in this server (0 for none)",
+        clear_required_role="Remove the required role",
+    )
+    @app_commands.autocomplete(drop=drop_autocomplete, timezone=timezone_autocomplete)
+    async def edit(
+        self,
+        interaction: discord.Interaction[Dropbell],
+        drop: str,
+        starts_at: str | None = None,
+        timezone: str | None = None,
+        stock: int | None = None,
+        description: str | None = None,
+        required_role: discord.Role | None = None,
+        min_account_age_days: int | None = None,
+        min_member_days: int | None = None,
+        clear_required_role: bool = False,
+    ) -> None:
+        service = drop_service(interaction)
+        found = await service.resolve(guild_id_of(interaction), drop)
+        changes: dict[str, Any] = {}
+        if starts_at is not None or timezone is not None:
+            zone_name = (timezone or found.timezone).strip()
+            wall_clock = starts_at or localtime.format_local(found.starts_at, found.timezone)[:16]
+            changes["starts_at"] = localtime.parse_local(wall_clock, zone_name)
+            changes["timezone"] = zone_name
+        for key, value in (
+            ("stock", stock),
+            ("description", description),
+            ("min_account_age_days", min_account_age_days),
+            ("min_member_days", min_member_days),
+        ):
+            if value is not None:
+                if isinstance(value, int) and key != "stock" and value < 0:
+                    raise UserError(f"{key} cannot be negative; use 0 for none.")
+                changes[key] = value
+        if required_role is not None:
+            changes["required_role_id"] = required_role.id
+        elif clear_required_role:
+            changes["required_role_id"] = None
+        updated = await service.update(found.guild_id, found.id, **changes)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        note = await self._sync_post_and_event(interaction.guild, updated)
+        self.bot.dispatch("drop_changed", updated.id)
+        await interaction.followup.send(f"**{updated.name}** is updated.{note}", ephemeral=True)
+
+    async def _sync_post_and_event(self, guild: discord.Guild | None, drop: Drop) -> str:
+        """Bring the announcement and the server event in line with the drop."""
+        note = ""
+        try:
+            await self.refresher.refresh(drop.id, drop)
+        except discord.HTTPException as error:
+            note += f"\nThe announcement could not be updated ({error.text or error.status})."
+        if guild is not None and drop.event_id is not None:
+            try:
+                event = await guild.fetch_scheduled_event(drop.event_id)
+                if drop.is_open:
+                    await event.edit(
+                        name=drop.name,
+                        start_time=drop.starts_at,
+                        end_time=drop.starts_at + EVENT_LENGTH,
+                    )
+                else:
+                    await event.delete()
+            except discord.HTTPException as error:
+                note += f"\nThe server event could not be updated ({error.text or error.status})."
+        return note
+
+    @app_commands.command(name="cancel", description="Cancel a drop")
+    @app_commands.describe(drop="The drop to cancel")
+    @app_commands.autocomplete(drop=drop_autocomplete)
+    async def cancel(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
+        service = drop_service(interaction)
+        found = await service.resolve(guild_id_of(interaction), drop)
+        cancelled = await service.cancel(found.guild_id, found.id)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        note = await self._sync_post_and_event(interaction.guild, cancelled)
+        self.bot.dispatch("drop_changed", cancelled.id)
+        await interaction.followup.send(
+            f"**{cancelled.name}** is cancelled. Its post shows it and waitlisted fans see it in "
+            f"/waitlist status (no DMs are sent).{note}",
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="list", description="This server's drops")
+    async def list_drops(self, interaction: discord.Interaction[Dropbell]) -> None:
+        service = drop_service(interaction)
+        found = await service.drops(guild_id_of(interaction))
+        if not found:
+            await interaction.response.send_message(
+                "No drops yet. Create one with /drop create.", ephemeral=True
+            )
+            return
+        lines = []
+        for drop in found[:25]:
+            count = await service.waitlist_count(drop.id)
+            lines.append(
+                f"**{drop.name}** · {drop.status} · opens "
+                f"{localtime.discord_timestamp(drop.starts_at, 'f')} · stock {drop.stock:,} · "
+                f"{count:,} waiting"
+            )
+        if len(found) > 25:
+            lines.append(f"…and {len(found) - 25} more.")
+        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+    @app_commands.command(name="show", description="A drop's details")
+    @app_commands.describe(drop="The drop to show")
+    @app_commands.autocomplete(drop=drop_autocomplete)
+    async def show(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
+        service = drop_service(interaction)
+        found = await service.resolve(guild_id_of(interaction), drop)
+        embed = render_embed(found, await service.waitlist_count(found.id))
+        if found.channel_id and found.message_id and found.guild_id:
+            link = (
+                f"https://discord.com/channels/{found.guild_id}/{found.channel_id}/"
+                f"{found.message_id}"
+            )
+            embed.add_field(name="Announcement", value=link, inline=False)
+        embed.add_field(name="Product", value=found.product or "not set", inline=True)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="export", description="The waitlist as a CSV file")
+    @app_commands.describe(drop="The drop to export")
+    @app_commands.autocomplete(drop=drop_autocomplete)
+    async def export(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
+        service = drop_service(interaction)
+        found = await service.resolve(guild_id_of(interaction), drop)
+        _, rows = await service.export(found.guild_id, found.id)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(EXPORT_HEADER)
+        for row in rows:
+            writer.writerow(
+                (
+                    row.place,
+                    row.user_id,
+                    row.display_name,
+                    row.joined_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "yes" if row.reminders else "no",
+                )
+            )
+        data = io.BytesIO(buffer.getvalue().encode("utf-8"))
+        filename = f"waitlist-drop-{found.id}.csv"
+        await interaction.response.send_message(
+            f"The waitlist for **{found.name}**: {len(rows):,} fans.",
+            file=discord.File(data, filename=filename),
+            ephemeral=True,
+        )

@@ -1,0 +1,47 @@
+"""Option helpers shared by /drop and /waitlist: drop autocomplete and member facts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.errors import UserError
+from bot.localtime import format_local
+from cogs.drops.service import DropService, Member
+
+
+def drop_service(interaction: discord.Interaction[Any]) -> DropService:
+    service: DropService = interaction.client.drop_service
+    return service
+
+
+async def drop_autocomplete(
+    interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[str]]:
+    """This server's drops by name, open ones first; the value is the drop id."""
+    if interaction.guild_id is None:
+        return []
+    found = await drop_service(interaction).suggest(interaction.guild_id, current)
+    choices = []
+    for drop in found:
+        label = f"{drop.name} · {drop.status} · {format_local(drop.starts_at, drop.timezone)}"
+        choices.append(app_commands.Choice(name=label[:100], value=str(drop.id)))
+    return choices
+
+
+def guild_id_of(interaction: discord.Interaction[Any]) -> int:
+    if interaction.guild_id is None:
+        raise UserError("This only works inside a server.")
+    return interaction.guild_id
+
+
+def member_facts(user: discord.Member | discord.User) -> Member:
+    if isinstance(user, discord.Member):
+        return Member(
+            role_ids=frozenset(role.id for role in user.roles),
+            account_created_at=user.created_at,
+            joined_server_at=user.joined_at,
+        )
+    return Member(frozenset(), user.created_at, None)
