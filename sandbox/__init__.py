@@ -1,0 +1,28 @@
+"""A local Discord-compatible server for tests, demos and benchmarks.
+
+``Sandbox`` serves Discord's REST API (``/api/v10``) and gateway on 127.0.0.1 so a real
+discord.py client can log in, sync commands and answer interactions the sandbox injects.
+"""
+
+from .demo import SeedInfo, seed_demo_world, serve_forever
+from .interactions import SandboxAttachment
+from .results import InteractionResult
+from .server import Sandbox
+from .world import Channel, Guild, Member, Message, Role, SandboxError, StoredFile, User
+
+__all__ = [
+    "Channel",
+    "Guild",
+    "InteractionResult",
+    "Member",
+    "Message",
+    "Role",
+    "Sandbox",
+    "SandboxAttachment",
+    "SandboxError",
+    "SeedInfo",
+    "StoredFile",
+    "User",
+    "seed_demo_world",
+    "serve_forever",
+]

@@ -1,0 +1,428 @@
+"""The sandbox's world: guilds, channels, roles, members, messages, DMs, events, commands.
+
+Plain in-memory state with no I/O. The server turns it into Discord-shaped JSON
+(see ``payloads.py``); tests read it back through :class:`sandbox.Sandbox`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import mimetypes
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+DISCORD_EPOCH_MS = 1_420_070_400_000
+
+# Permission bits used by the sandbox itself (values as in discord.Permissions).
+ADMINISTRATOR = 1 << 3
+MANAGE_GUILD = 1 << 5
+ADD_REACTIONS = 1 << 6
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+EMBED_LINKS = 1 << 14
+ATTACH_FILES = 1 << 15
+READ_MESSAGE_HISTORY = 1 << 16
+MENTION_EVERYONE = 1 << 17
+USE_APPLICATION_COMMANDS = 1 << 31
+MANAGE_EVENTS = 1 << 33
+CREATE_EVENTS = 1 << 44
+ALL_PERMISSIONS = (1 << 53) - 1
+
+EVERYONE_DEFAULT = (
+    VIEW_CHANNEL
+    | SEND_MESSAGES
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | READ_MESSAGE_HISTORY
+    | ADD_REACTIONS
+    | USE_APPLICATION_COMMANDS
+)
+BOT_DEFAULT = (
+    SEND_MESSAGES
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | MANAGE_EVENTS
+    | MENTION_EVERYONE
+    | READ_MESSAGE_HISTORY
+    | VIEW_CHANNEL
+    | USE_APPLICATION_COMMANDS
+)
+
+FLAG_EPHEMERAL = 64
+FLAG_LOADING = 128
+
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+
+
+class SandboxError(Exception):
+    """The test asked for something Discord would never send (unknown command, option...)."""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def iso(ts: dt.datetime | None) -> str | None:
+    return None if ts is None else ts.isoformat()
+
+
+class Snowflakes:
+    """Snowflake ids whose timestamp part is meaningful (discord.py's ``created_at``)."""
+
+    def __init__(self) -> None:
+        # 22 low bits (worker, process, increment) used as one counter: unique per millisecond.
+        self._counter = itertools.count(1)
+
+    def at(self, when: dt.datetime) -> int:
+        ms = int(when.timestamp() * 1000) - DISCORD_EPOCH_MS
+        if ms < 0:
+            raise SandboxError(f"{when.isoformat()} is before Discord's epoch (2015)")
+        return (ms << 22) | (next(self._counter) & 0x3FFFFF)
+
+    def now(self) -> int:
+        return self.at(utcnow())
+
+
+def snowflake_time(snowflake: int) -> dt.datetime:
+    ms = (snowflake >> 22) + DISCORD_EPOCH_MS
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+@dataclass
+class User:
+    id: int
+    name: str
+    bot: bool = False
+    global_name: str | None = None
+    dms_open: bool = True
+
+
+@dataclass
+class Role:
+    id: int
+    guild_id: int
+    name: str
+    permissions: int = 0
+    position: int = 0
+    mentionable: bool = False
+    color: int = 0
+    hoist: bool = False
+    managed: bool = False
+
+
+@dataclass
+class Channel:
+    id: int
+    name: str
+    type: int = 0  # 0 text, 1 DM
+    guild_id: int | None = None
+    position: int = 0
+    topic: str | None = None
+    recipient_id: int | None = None
+    last_message_id: int | None = None
+
+
+@dataclass
+class Member:
+    user: User
+    guild_id: int
+    joined_at: dt.datetime
+    roles: list[int] = field(default_factory=list)
+    extra_permissions: int = 0
+    nick: str | None = None
+    permissions: int = 0  # computed by World.compute_permissions
+
+    @property
+    def id(self) -> int:
+        return self.user.id
+
+    @property
+    def name(self) -> str:
+        return self.user.name
+
+
+@dataclass
+class Guild:
+    id: int
+    name: str
+    owner_id: int
+    everyone_role_id: int = 0
+    channel_ids: list[int] = field(default_factory=list)
+    role_ids: list[int] = field(default_factory=list)
+    members: dict[int, Member] = field(default_factory=dict)
+    bot_permissions: int = BOT_DEFAULT
+    joined_at: dt.datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class StoredFile:
+    """An attachment held by the sandbox and served at ``url``."""
+
+    id: int
+    filename: str
+    data: bytes
+    content_type: str
+    url: str = ""
+    description: str | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@dataclass
+class Message:
+    id: int
+    channel_id: int
+    author_id: int
+    content: str = ""
+    guild_id: int | None = None
+    embeds: list[dict[str, Any]] = field(default_factory=list)
+    components: list[dict[str, Any]] = field(default_factory=list)
+    attachments: list[StoredFile] = field(default_factory=list)
+    mention_roles: list[int] = field(default_factory=list)
+    mention_users: list[int] = field(default_factory=list)
+    mention_everyone: bool = False
+    flags: int = 0
+    created_at: dt.datetime = field(default_factory=utcnow)
+    edited_at: dt.datetime | None = None
+    edits: int = 0
+    interaction_id: int | None = None
+    webhook_id: int | None = None
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool(self.flags & FLAG_EPHEMERAL)
+
+    def custom_ids(self) -> dict[str, int]:
+        """Every component ``custom_id`` on the message -> its component type."""
+        found: dict[str, int] = {}
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                if "custom_id" in node and "type" in node:
+                    found[str(node["custom_id"])] = int(node["type"])
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+
+        walk(self.components)
+        return found
+
+
+def guess_content_type(filename: str, given: str | None) -> str:
+    if given and given != "application/octet-stream":
+        return given
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+class World:
+    """All state of one sandbox. Mutated only from the event loop that runs the server."""
+
+    def __init__(self, snowflakes: Snowflakes, bot_user: User) -> None:
+        self.ids = snowflakes
+        self.bot = bot_user
+        self.users: dict[int, User] = {bot_user.id: bot_user}
+        self.guilds: dict[int, Guild] = {}
+        self.channels: dict[int, Channel] = {}
+        self.roles: dict[int, Role] = {}
+        self.messages_by_id: dict[int, Message] = {}
+        self.channel_messages: dict[int, list[Message]] = {}
+        self.dm_channels: dict[int, int] = {}  # user id -> DM channel id
+        self.files: dict[int, StoredFile] = {}
+        self.global_commands: list[dict[str, Any]] = []
+        self.guild_commands: dict[int, list[dict[str, Any]]] = {}
+        self.scheduled_events: dict[int, dict[int, dict[str, Any]]] = {}
+
+    # -- creation ---------------------------------------------------------------------------
+    def add_user(self, name: str, created_at: dt.datetime, *, bot: bool = False) -> User:
+        user = User(id=self.ids.at(created_at), name=name, bot=bot)
+        self.users[user.id] = user
+        return user
+
+    def add_guild(self, name: str, owner: User) -> Guild:
+        guild = Guild(id=self.ids.now(), name=name, owner_id=owner.id)
+        self.guilds[guild.id] = guild
+        everyone = Role(
+            id=guild.id, guild_id=guild.id, name="@everyone", permissions=EVERYONE_DEFAULT
+        )
+        self.roles[everyone.id] = everyone
+        guild.everyone_role_id = everyone.id
+        guild.role_ids.append(everyone.id)
+        self.scheduled_events[guild.id] = {}
+        return guild
+
+    def add_channel(self, guild_id: int, name: str, *, topic: str | None = None) -> Channel:
+        guild = self.guild(guild_id)
+        chan = Channel(
+            id=self.ids.now(),
+            name=name,
+            type=0,
+            guild_id=guild_id,
+            position=len(guild.channel_ids),
+            topic=topic,
+        )
+        self.channels[chan.id] = chan
+        self.channel_messages[chan.id] = []
+        guild.channel_ids.append(chan.id)
+        return chan
+
+    def add_role(
+        self, guild_id: int, name: str, permissions: int = 0, *, mentionable: bool = False
+    ) -> Role:
+        guild = self.guild(guild_id)
+        role = Role(
+            id=self.ids.now(),
+            guild_id=guild_id,
+            name=name,
+            permissions=permissions,
+            position=len(guild.role_ids),
+            mentionable=mentionable,
+        )
+        self.roles[role.id] = role
+        guild.role_ids.append(role.id)
+        return role
+
+    def add_member(
+        self,
+        guild_id: int,
+        user: User,
+        *,
+        joined_at: dt.datetime,
+        roles: list[int] | None = None,
+        extra_permissions: int = 0,
+    ) -> Member:
+        guild = self.guild(guild_id)
+        for role_id in roles or []:
+            if role_id not in guild.role_ids:
+                raise SandboxError(f"role {role_id} is not in guild {guild_id}")
+        member = Member(
+            user=user,
+            guild_id=guild_id,
+            joined_at=joined_at,
+            roles=list(roles or []),
+            extra_permissions=extra_permissions,
+        )
+        guild.members[user.id] = member
+        self.refresh_permissions(member)
+        return member
+
+    def refresh_permissions(self, member: Member) -> None:
+        member.permissions = self.compute_permissions(member)
+
+    def compute_permissions(self, member: Member) -> int:
+        guild = self.guild(member.guild_id)
+        if member.id == guild.owner_id:
+            return ALL_PERMISSIONS
+        if member.id == self.bot.id:
+            perms = guild.bot_permissions
+        else:
+            perms = self.roles[guild.everyone_role_id].permissions | member.extra_permissions
+            for role_id in member.roles:
+                perms |= self.roles[role_id].permissions
+        return ALL_PERMISSIONS if perms & ADMINISTRATOR else perms
+
+    def dm_channel(self, user_id: int) -> Channel:
+        existing = self.dm_channels.get(user_id)
+        if existing is not None:
+            return self.channels[existing]
+        chan = Channel(id=self.ids.now(), name="", type=1, recipient_id=user_id)
+        self.channels[chan.id] = chan
+        self.channel_messages[chan.id] = []
+        self.dm_channels[user_id] = chan.id
+        return chan
+
+    def add_file(
+        self, filename: str, data: bytes, content_type: str | None, base_url: str
+    ) -> StoredFile:
+        file_id = self.ids.now()
+        stored = StoredFile(
+            id=file_id,
+            filename=filename,
+            data=data,
+            content_type=guess_content_type(filename, content_type),
+            url=f"{base_url}/attachments/{file_id}/{filename}",
+        )
+        self.files[file_id] = stored
+        return stored
+
+    def add_message(self, message: Message, *, listed: bool = True) -> Message:
+        """Store a message; ephemeral ones are not listed in their channel."""
+        self.messages_by_id[message.id] = message
+        chan = self.channels.get(message.channel_id)
+        if listed and chan is not None:
+            self.channel_messages.setdefault(chan.id, []).append(message)
+            chan.last_message_id = message.id
+        return message
+
+    def delete_message(self, message: Message) -> None:
+        self.messages_by_id.pop(message.id, None)
+        listed = self.channel_messages.get(message.channel_id)
+        if listed and message in listed:
+            listed.remove(message)
+
+    # -- lookup -----------------------------------------------------------------------------
+    def guild(self, guild_id: int) -> Guild:
+        try:
+            return self.guilds[guild_id]
+        except KeyError:
+            raise SandboxError(f"no guild {guild_id}") from None
+
+    def member(self, guild_id: int, user_id: int) -> Member | None:
+        guild = self.guilds.get(guild_id)
+        return None if guild is None else guild.members.get(user_id)
+
+    def channel_guild(self, channel_id: int) -> Guild | None:
+        chan = self.channels.get(channel_id)
+        if chan is None or chan.guild_id is None:
+            return None
+        return self.guilds.get(chan.guild_id)
+
+    def bot_permissions_in(self, channel_id: int) -> int:
+        guild = self.channel_guild(channel_id)
+        if guild is None:
+            return BOT_DEFAULT  # DMs: everything a DM allows
+        perms = guild.bot_permissions
+        return ALL_PERMISSIONS if perms & ADMINISTRATOR else perms
+
+    def commands_for(self, guild_id: int | None) -> list[dict[str, Any]]:
+        if guild_id is None:
+            return self.global_commands
+        return self.guild_commands.get(guild_id, [])
+
+    # -- mentions ---------------------------------------------------------------------------
+    def resolve_mentions(self, message: Message, allowed: dict[str, Any] | None) -> None:
+        """Fill mention_* the way Discord does: mentioned in content and allowed to ping."""
+        parse = None if allowed is None else set(allowed.get("parse", []))
+        allowed_roles = set() if allowed is None else {int(r) for r in allowed.get("roles", [])}
+        allowed_users = set() if allowed is None else {int(u) for u in allowed.get("users", [])}
+        can_mention_all = bool(self.bot_permissions_in(message.channel_id) & MENTION_EVERYONE)
+        content = message.content
+        roles: list[int] = []
+        for match in _ROLE_MENTION.finditer(content):
+            role = self.roles.get(int(match.group(1)))
+            if role is None or role.id in roles:
+                continue
+            if parse is not None and "roles" not in parse and role.id not in allowed_roles:
+                continue
+            if role.mentionable or can_mention_all:
+                roles.append(role.id)
+        users: list[int] = []
+        for match in _USER_MENTION.finditer(content):
+            uid = int(match.group(1))
+            if uid not in self.users or uid in users:
+                continue
+            if parse is not None and "users" not in parse and uid not in allowed_users:
+                continue
+            users.append(uid)
+        everyone = "@everyone" in content or "@here" in content
+        if parse is not None and "everyone" not in parse:
+            everyone = False
+        message.mention_roles = roles
+        message.mention_users = users
+        message.mention_everyone = everyone and can_mention_all
