@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import httpx
@@ -25,6 +26,7 @@ async def built_bot(
     *,
     connector: aiohttp.BaseConnector | None = None,
     extensions: list[str] | None = None,
+    **bot_options: Any,
 ) -> AsyncIterator[Dropbell]:
     """The bot with its resources; everything is closed again on the way out."""
     restore = None
@@ -40,6 +42,7 @@ async def built_bot(
                 http_client=http_client,
                 connector=connector,
                 extensions=extensions,
+                **bot_options,
             ) as bot,
         ):
             yield bot

@@ -1,0 +1,23 @@
+"""The foundation end to end: login, sync, /dropbell about, the error path."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from sandbox import Sandbox
+from tests.harness import Community, InProcessBot
+
+
+async def test_login_sync_and_about(sandbox: Sandbox, community: Community, bot) -> None:
+    assert sandbox.stats["identifies"] == 1
+    assert bot.get_guild(community.guild.id) is not None
+    names = {command["name"] for command in sandbox.commands(community.guild.id)}
+    assert {"dropbell", "drop", "waitlist"} <= names
+
+    result = await sandbox.slash(community.fans[0], "dropbell about")
+    assert result.ephemeral
+    assert "dropbell" in result.content
+    assert "Database: SQLite" in result.content
+    assert "Gateway latency" in result.content

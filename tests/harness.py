@@ -1,0 +1,153 @@
+"""Running the real dropbell bot against the sandbox, in-process or as its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import discord
+
+from bot.bot import Dropbell
+from bot.config import Settings
+from bot.endpoints import loopback_connector
+from bot.runner import built_bot
+from sandbox import Channel, Guild, Member, Role, Sandbox
+
+TOKEN = "sandbox-token-for-tests"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Community:
+    """A server with a drops channel, a manager and fans, as most tests need."""
+
+    guild: Guild
+    drops: Channel
+    general: Channel
+    manager_role: Role
+    manager: Member
+    fans: list[Member] = field(default_factory=list)
+
+
+def build_community(sb: Sandbox, name: str = "Night Moth Club", fans: int = 5) -> Community:
+    guild = sb.create_guild(name)
+    general = sb.world.channels[guild.channel_ids[0]]
+    drops = sb.create_channel(guild.id, "drops")
+    manager_role = sb.create_role(
+        guild.id, "Manager", permissions=discord.Permissions(manage_guild=True).value
+    )
+    manager = sb.create_member(guild.id, "manager", roles=[manager_role.id])
+    members = [sb.create_member(guild.id, f"fan{i}") for i in range(fans)]
+    return Community(guild, drops, general, manager_role, manager, members)
+
+
+def settings_for(sb: Sandbox, database_path: Path, dev_guild_id: int | None) -> Settings:
+    return Settings(
+        discord={
+            "token": TOKEN,
+            "api_base": sb.api_base,
+            "gateway_url": sb.gateway_url,
+            "dev_guild_id": dev_guild_id,
+        },
+        database={"url": f"sqlite+aiosqlite:///{database_path}"},
+    )
+
+
+class InProcessBot:
+    """The real bot in the test's own event loop; start, stop and start again on one file."""
+
+    def __init__(self, settings: Settings, extensions: list[str] | None = None) -> None:
+        self.settings = settings
+        self.extensions = extensions
+        self.bot: Dropbell | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, extra_extensions: list[str] = ()) -> Dropbell:  # type: ignore[assignment]
+        stack = contextlib.AsyncExitStack()
+        bot = await stack.enter_async_context(
+            built_bot(
+                self.settings,
+                connector=loopback_connector(),
+                extensions=self.extensions,
+                # The sandbox sends every GUILD_CREATE at once; don't wait 2 s for stragglers.
+                guild_ready_timeout=0.05,
+            )
+        )
+        bot.extension_names = [*bot.extension_names, *extra_extensions]
+        self._stack, self.bot = stack, bot
+        self._task = asyncio.create_task(bot.start(TOKEN))
+        ready = asyncio.create_task(bot.wait_until_ready())
+        done, _ = await asyncio.wait({ready, self._task}, timeout=15, return_when="FIRST_COMPLETED")
+        if self._task in done:
+            ready.cancel()
+            self._task.result()  # raises what stopped the bot
+            raise RuntimeError("the bot stopped before it was ready")
+        if ready not in done:
+            raise TimeoutError("the bot did not become ready within 15 s")
+        return bot
+
+    async def stop(self) -> None:
+        if self.bot is not None:
+            await self.bot.close()
+        if self._task is not None:
+            await self._task
+        if self._stack is not None:
+            await self._stack.aclose()
+        self.bot, self._task, self._stack = None, None, None
+
+
+class BotProcess:
+    """``dropbell run`` as a real child process, for restart and kill -9 tests."""
+
+    def __init__(self, sb: Sandbox, database_path: Path, dev_guild_id: int, log: Path) -> None:
+        self.env = {
+            **os.environ,
+            "DROPBELL_DISCORD__TOKEN": TOKEN,
+            "DROPBELL_DISCORD__API_BASE": sb.api_base,
+            "DROPBELL_DISCORD__GATEWAY_URL": sb.gateway_url,
+            "DROPBELL_DISCORD__DEV_GUILD_ID": str(dev_guild_id),
+            "DROPBELL_DATABASE__URL": f"sqlite+aiosqlite:///{database_path}",
+            "DROPBELL_WEB__PORT": "0",
+        }
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "run", "--config", os.devnull],
+                cwd=REPO,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self) -> int:
+        assert self.process is not None
+        self.process.terminate()
+        return self.process.wait(15)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+async def wait_for(predicate: Any, timeout: float = 5.0, what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
