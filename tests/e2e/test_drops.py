@@ -1,0 +1,338 @@
+"""Drops and waitlists end to end: real bot, real SQLite file, injected through the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from sandbox import Message, Sandbox
+from tests.harness import Community, InProcessBot, build_community, settings_for, wait_for
+
+BERLIN_SOON = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%d 18:00")
+
+
+def drop_options(name: str = "Night Moth Tee", **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "starts_at": BERLIN_SOON,
+        "timezone": "Europe/Berlin",
+        "stock": 100,
+        **extra,
+    }
+
+
+async def create_drop(sb: Sandbox, community: Community, **extra: Any) -> Message:
+    result = await sb.slash(
+        community.manager, "drop create", drop_options(channel=community.drops, **extra)
+    )
+    followup = await result.wait_followup()
+    assert "is announced" in followup.content, followup.content
+    return sb.messages(community.drops.id)[-1]
+
+
+def drop_id_of(announcement: Message) -> int:
+    join = next(cid for cid in announcement.custom_ids() if cid.startswith("dropbell:join:"))
+    return int(join.rsplit(":", 1)[1])
+
+
+def count_rows(database_path: Path, table: str) -> int:
+    engine = sa.create_engine(f"sqlite:///{database_path}")
+    with engine.connect() as connection:
+        count = connection.scalar(sa.text(f"SELECT count(*) FROM {table}"))
+    engine.dispose()
+    return int(count or 0)
+
+
+async def test_create_announces_with_everything_a_fan_needs(
+    sandbox: Sandbox, community: Community, bot
+) -> None:
+    ping = sandbox.create_role(community.guild.id, "Drop pings", mentionable=True)
+    image = sandbox.attachment("moth.png", b"\x89PNG fake", content_type="image/png")
+    post = await create_drop(
+        sandbox,
+        community,
+        description="Hand-printed in Leipzig.",
+        image=image,
+        ping_role=ping,
+        allocation="raffle",
+    )
+    embed = post.embeds[0]
+    assert embed["title"] == "Night Moth Tee"
+    assert embed["description"] == "Hand-printed in Leipzig."
+    fields = {field["name"]: field["value"] for field in embed["fields"]}
+    starts = datetime.strptime(BERLIN_SOON, "%Y-%m-%d %H:%M")
+    assert fields["Opens"].startswith("<t:") and ":F>" in fields["Opens"]
+    assert ":R>" in fields["Opens"]
+    assert fields["Stock"] == "100"
+    assert fields["Waitlist"] == "0 waiting"
+    assert "raffle" in fields["How links are given"]
+    assert embed["image"]["url"].endswith("moth.png")
+    assert post.mention_roles == [ping.id]
+    assert set(post.custom_ids()) == {
+        f"dropbell:join:{drop_id_of(post)}",
+        f"dropbell:remind:{drop_id_of(post)}",
+    }
+    events = sandbox.scheduled_events(community.guild.id)
+    assert [event["name"] for event in events] == ["Night Moth Tee"]
+    assert str(starts.year) in events[0]["scheduled_start_time"]
+
+
+async def test_join_button_and_command_agree_and_places_move(
+    sandbox: Sandbox, community: Community, bot
+) -> None:
+    post = await create_drop(sandbox, community)
+    drop_id = drop_id_of(post)
+    first, second, third = community.fans[:3]
+
+    answer = await sandbox.click(first, post, f"dropbell:join:{drop_id}")
+    assert answer.ephemeral
+    assert answer.content.startswith("You're #1 of 1 for **Night Moth Tee** — opens <t:")
+    answer = await sandbox.slash(second, "waitlist join", {"drop": str(drop_id)})
+    assert answer.content.startswith("You're #2 of 2 ")
+    answer = await sandbox.slash(third, "waitlist join", {"drop": "night moth tee"})
+    assert answer.content.startswith("You're #3 of 3 ")
+    again = await sandbox.click(third, post, f"dropbell:join:{drop_id}")
+    assert again.content.startswith("You're already on the list: #3 of 3 ")
+
+    left = await sandbox.slash(first, "waitlist leave", {"drop": str(drop_id)})
+    assert left.ephemeral and "left the waitlist" in left.content
+    status = await sandbox.slash(third, "waitlist status")
+    assert "**Night Moth Tee**: #2 of 2" in status.content
+
+    # The count on the post follows by a coalesced edit, not one edit per join.
+    def shows_two() -> bool:
+        latest = sandbox.messages(community.drops.id)[-1]
+        return any(f["value"] == "2 waiting" for f in latest.embeds[0]["fields"])
+
+    await wait_for(shows_two, timeout=8, what="the announcement to show 2 waiting")
+    edits = sandbox.request_counts()["PATCH /channels/{channel_id}/messages/{message_id}"]
+    assert 1 <= edits < 4
+
+
+async def test_simultaneous_joins_get_different_places(
+    sandbox: Sandbox, community: Community, bot
+) -> None:
+    post = await create_drop(sandbox, community)
+    fans = [sandbox.create_member(community.guild.id, f"rush{i}") for i in range(30)]
+    answers = await asyncio.gather(
+        *(sandbox.click(fan, post, f"dropbell:join:{drop_id_of(post)}") for fan in fans)
+    )
+    places = sorted(int(a.content.split("#")[1].split(" ")[0]) for a in answers)
+    assert places == list(range(1, 31))
+
+
+async def test_join_costs_one_rest_call(sandbox: Sandbox, community: Community, bot) -> None:
+    post = await create_drop(sandbox, community)
+    await asyncio.sleep(0.1)
+    sandbox.reset_request_counts()
+    await sandbox.click(community.fans[0], post, f"dropbell:join:{drop_id_of(post)}")
+    assert sum(sandbox.request_counts().values()) == 1
+    [(route, count)] = sandbox.request_counts().items()
+    assert route.endswith("/callback") and count == 1
+
+
+async def test_remind_me_toggles(sandbox: Sandbox, community: Community, bot) -> None:
+    post = await create_drop(sandbox, community)
+    remind = f"dropbell:remind:{drop_id_of(post)}"
+    on = await sandbox.click(community.fans[0], post, remind)
+    assert on.ephemeral and "Reminders are **on**" in on.content
+    off = await sandbox.click(community.fans[0], post, remind)
+    assert "Reminders are **off**" in off.content
+
+
+@pytest.mark.parametrize(
+    ("options", "sentence"),
+    [
+        ({"starts_at": "2020-01-01 10:00"}, "is in the past"),
+        ({"starts_at": "next friday"}, "YYYY-MM-DD HH:MM"),
+        ({"timezone": "Mars/Olympus"}, "not a time zone I know"),
+        ({"starts_at": "2030-03-31 02:30"}, "does not exist"),
+        ({"starts_at": "2030-10-27 02:30"}, "happens twice"),
+        ({"stock": 0}, "between 1 and 1,000,000"),
+        ({"stock": 1_000_001}, "between 1 and 1,000,000"),
+        ({"name": "x" * 81}, "keep it to 80"),
+        ({"name": "   "}, "needs a name"),
+    ],
+)
+async def test_bad_create_is_refused_and_stores_nothing(
+    sandbox: Sandbox,
+    community: Community,
+    bot,
+    database_path: Path,
+    options: dict[str, Any],
+    sentence: str,
+) -> None:
+    before = len(sandbox.messages(community.drops.id))
+    answer = await sandbox.slash(
+        community.manager, "drop create", {**drop_options(channel=community.drops), **options}
+    )
+    assert answer.ephemeral
+    assert sentence in answer.content
+    assert answer.content.count(".") <= 3  # one sentence, not a traceback
+    assert count_rows(database_path, "drops") == 0
+    assert len(sandbox.messages(community.drops.id)) == before
+
+
+async def test_duplicate_open_name_refused(
+    sandbox: Sandbox, community: Community, bot, database_path: Path
+) -> None:
+    await create_drop(sandbox, community)
+    answer = await sandbox.slash(
+        community.manager, "drop create", drop_options("NIGHT MOTH TEE", channel=community.drops)
+    )
+    assert "already has an open drop called" in answer.content
+    assert count_rows(database_path, "drops") == 1
+
+
+async def test_non_manager_is_refused_even_when_invoking_directly(
+    sandbox: Sandbox, community: Community, bot, database_path: Path
+) -> None:
+    fan = community.fans[0]
+    answer = await sandbox.slash(fan, "drop create", drop_options(channel=community.drops))
+    assert answer.ephemeral and "Only managers can do that" in answer.content
+    assert count_rows(database_path, "drops") == 0
+    await create_drop(sandbox, community)
+    export = await sandbox.slash(fan, "drop export", {"drop": "Night Moth Tee"})
+    assert "Only managers can do that" in export.content and not export.attachments
+
+
+async def test_manager_role_from_setup_grants_management(
+    sandbox: Sandbox, community: Community, bot
+) -> None:
+    helpers = sandbox.create_role(community.guild.id, "Drop crew")
+    crew = sandbox.create_member(community.guild.id, "crew", roles=[helpers.id])
+    refused = await sandbox.slash(crew, "drop list")
+    assert "Only managers" in refused.content
+    setup = await sandbox.slash(
+        community.manager,
+        "dropbell setup",
+        {"announce_channel": community.drops, "manager_role": helpers},
+    )
+    assert "Saved" in setup.content
+    # With an announce channel set, the channel option can be left out.
+    created = await sandbox.slash(crew, "drop create", drop_options("Crew Drop"))
+    assert "is announced in" in (await created.wait_followup()).content
+    listed = await sandbox.slash(crew, "drop list")
+    assert "**Crew Drop** · scheduled" in listed.content
+
+
+async def test_requirements_refuse_with_which_and_when(
+    sandbox: Sandbox, community: Community, bot
+) -> None:
+    vip = sandbox.create_role(community.guild.id, "VIP")
+    post = await create_drop(
+        sandbox, community, required_role=vip, min_account_age_days=30, min_member_days=7
+    )
+    join = f"dropbell:join:{drop_id_of(post)}"
+    no_role = await sandbox.click(community.fans[0], post, join)
+    assert "open to members with" in no_role.content and "you don't have it" in no_role.content
+
+    now = datetime.now(UTC)
+    young = sandbox.create_member(
+        community.guild.id, "young", roles=[vip.id], account_created_at=now - timedelta(days=2)
+    )
+    answer = await sandbox.click(young, post, join)
+    assert "at least 30 days old" in answer.content and "<t:" in answer.content
+
+    newcomer = sandbox.create_member(
+        community.guild.id, "newcomer", roles=[vip.id], joined_at=now - timedelta(days=1)
+    )
+    answer = await sandbox.click(newcomer, post, join)
+    assert "7 days in this server" in answer.content
+
+    veteran = sandbox.create_member(
+        community.guild.id, "veteran", roles=[vip.id], joined_at=now - timedelta(days=30)
+    )
+    assert (await sandbox.click(veteran, post, join)).content.startswith("You're #1 of 1")
+
+
+async def test_edit_and_cancel_update_the_post_and_event(
+    sandbox: Sandbox, community: Community, bot
+) -> None:
+    post = await create_drop(sandbox, community)
+    await sandbox.click(community.fans[0], post, f"dropbell:join:{drop_id_of(post)}")
+    edited = await sandbox.slash(
+        community.manager,
+        "drop edit",
+        {"drop": "Night Moth Tee", "stock": 250, "description": "Now with glow ink."},
+    )
+    assert "is updated" in (await edited.wait_followup()).content
+    latest = sandbox.messages(community.drops.id)[-1]
+    fields = {field["name"]: field["value"] for field in latest.embeds[0]["fields"]}
+    assert fields["Stock"] == "250" and latest.embeds[0]["description"] == "Now with glow ink."
+
+    cancelled = await sandbox.slash(community.manager, "drop cancel", {"drop": "Night Moth Tee"})
+    assert "is cancelled" in (await cancelled.wait_followup()).content
+    latest = sandbox.messages(community.drops.id)[-1]
+    assert "(cancelled)" in latest.embeds[0]["title"]
+    buttons = [c for row in latest.components for c in row["components"]]
+    assert buttons and all(button.get("disabled") for button in buttons)
+    assert sandbox.scheduled_events(community.guild.id) == []
+    status = await sandbox.slash(community.fans[0], "waitlist status")
+    assert "was cancelled" in status.content
+
+
+async def test_export_csv_has_header_and_rows(sandbox: Sandbox, community: Community, bot) -> None:
+    post = await create_drop(sandbox, community)
+    for fan in community.fans[:3]:
+        await sandbox.click(fan, post, f"dropbell:join:{drop_id_of(post)}")
+    await sandbox.click(community.fans[1], post, f"dropbell:remind:{drop_id_of(post)}")
+    answer = await sandbox.slash(community.manager, "drop export", {"drop": "Night Moth Tee"})
+    assert answer.ephemeral
+    [(filename, data, _)] = answer.attachments
+    assert filename.endswith(".csv")
+    rows = list(csv.reader(io.StringIO(data.decode())))
+    assert rows[0] == ["place", "user_id", "display_name", "joined_at_utc", "reminder_opt_in"]
+    assert [row[0] for row in rows[1:]] == ["1", "2", "3"]
+    assert [int(row[1]) for row in rows[1:]] == [fan.id for fan in community.fans[:3]]
+    assert [row[4] for row in rows[1:]] == ["no", "yes", "no"]
+
+
+async def test_servers_cannot_see_each_others_drops(
+    sandbox: Sandbox, community: Community, database_path: Path
+) -> None:
+    other = build_community(sandbox, "Other Club")
+    runner = InProcessBot(settings_for(sandbox, database_path, dev_guild_id=None))
+    bot = await runner.start()
+    try:
+        await bot.tree.sync()  # global commands, as `dropbell sync` publishes them
+        await _check_isolation(sandbox, community, other)
+    finally:
+        await runner.stop()
+
+
+async def _check_isolation(sandbox: Sandbox, community: Community, other: Community) -> None:
+    await create_drop(sandbox, community)
+    choices = await sandbox.autocomplete(
+        other.manager, "waitlist join", {"drop": ""}, focused="drop"
+    )
+    assert choices == []
+    mine = await sandbox.autocomplete(
+        community.fans[0], "waitlist join", {"drop": "moth"}, focused="drop"
+    )
+    assert [c["name"].split(" · ")[0] for c in mine] == ["Night Moth Tee"]
+    drop_id = mine[0]["value"]
+    answer = await sandbox.slash(other.fans[0], "waitlist join", {"drop": drop_id})
+    assert "no drop called" in answer.content or "can't find that drop" in answer.content
+    export = await sandbox.slash(other.manager, "drop export", {"drop": drop_id})
+    assert not export.attachments
+    status = await sandbox.slash(other.fans[0], "waitlist status")
+    assert "not on any waitlist" in status.content
+
+
+async def test_join_button_works_after_restart(
+    sandbox: Sandbox, community: Community, bot_runner: InProcessBot
+) -> None:
+    await bot_runner.start()
+    post = await create_drop(sandbox, community)
+    await bot_runner.stop()
+    await bot_runner.start()
+    answer = await sandbox.click(community.fans[0], post, f"dropbell:join:{drop_id_of(post)}")
+    assert answer.content.startswith("You're #1 of 1 for **Night Moth Tee**")
