@@ -92,7 +92,12 @@ def channel(c: Channel, world: World, *, permissions: int | None = None) -> dict
     return data
 
 
-def guild(g: Guild, world: World, *, full: bool = True) -> dict[str, Any]:
+GUILD_MEMBERS_INTENT = 1 << 1
+
+
+def guild(g: Guild, world: World, *, full: bool = True, intents: int = -1) -> dict[str, Any]:
+    """GUILD_CREATE lists every member only with the GUILD_MEMBERS intent (as Discord does);
+    otherwise just the bot's own member. ``member_count`` is always the real count."""
     data: dict[str, Any] = {
         "id": str(g.id),
         "name": g.name,
@@ -131,7 +136,11 @@ def guild(g: Guild, world: World, *, full: bool = True) -> dict[str, Any]:
             large=len(g.members) > 250,
             unavailable=False,
             member_count=len(g.members),
-            members=[member(m) for m in g.members.values()],
+            members=[
+                member(m)
+                for m in g.members.values()
+                if intents & GUILD_MEMBERS_INTENT or m.id == world.bot.id
+            ],
             channels=[channel(world.channels[c], world) for c in g.channel_ids],
             threads=[],
             presences=[],

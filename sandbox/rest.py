@@ -206,7 +206,8 @@ class Rest:
             cmd["application_id"] = str(self.application_id)
             cmd["version"] = str(self.world.ids.now())
             cmd.setdefault("options", [])
-            cmd.setdefault("default_member_permissions", None)
+            perms = cmd.get("default_member_permissions")
+            cmd["default_member_permissions"] = None if perms is None else str(perms)
             cmd.setdefault("nsfw", False)
             if guild_id is not None:
                 cmd["guild_id"] = str(guild_id)

@@ -199,7 +199,9 @@ class Sandbox:
         if session.shard is not None:
             ready["shard"] = session.shard
         events: list[tuple[str, Any]] = [("READY", ready)]
-        events += [("GUILD_CREATE", payloads.guild(g, self.world)) for g in guilds]
+        events += [
+            ("GUILD_CREATE", payloads.guild(g, self.world, intents=session.intents)) for g in guilds
+        ]
         return events
 
     # -- building the world ---------------------------------------------------------------------
@@ -208,8 +210,14 @@ class Sandbox:
         self.world.add_channel(guild.id, "general")
         now = utcnow()
         self.world.add_member(guild.id, self.owner, joined_at=now)
-        self.world.add_member(guild.id, self.world.bot, joined_at=now)
-        self.gateway.dispatch("GUILD_CREATE", payloads.guild(guild, self.world))
+        # Like Discord, the bot gets a managed role carrying the permissions it was invited with.
+        bot_role = self.world.add_role(guild.id, self.world.bot.name, guild.bot_permissions)
+        bot_role.managed = True
+        guild.bot_role_id = bot_role.id
+        self.world.add_member(guild.id, self.world.bot, joined_at=now, roles=[bot_role.id])
+        session = self.gateway.current
+        intents = session.intents if session is not None else 0
+        self.gateway.dispatch("GUILD_CREATE", payloads.guild(guild, self.world, intents=intents))
         return guild
 
     def create_channel(self, guild_id: int, name: str, *, topic: str | None = None) -> Channel:
@@ -254,9 +262,17 @@ class Sandbox:
         return member
 
     def set_bot_permissions(self, guild_id: int, bitfield: int) -> None:
+        """What the sandbox's own checks and ``app_permissions`` use (the bot's managed role).
+
+        discord.py adds @everyone's permissions on top when it computes them itself."""
         guild = self.world.guild(guild_id)
         guild.bot_permissions = bitfield
+        role = self.world.roles[guild.bot_role_id]
+        role.permissions = bitfield
         self.world.refresh_permissions(guild.members[self.bot_user_id])
+        self.gateway.dispatch(
+            "GUILD_ROLE_UPDATE", {"guild_id": str(guild_id), "role": payloads.role(role)}
+        )
 
     def close_dms(self, user_id: int) -> None:
         self.world.users[user_id].dms_open = False

@@ -154,6 +154,7 @@ class Guild:
     role_ids: list[int] = field(default_factory=list)
     members: dict[int, Member] = field(default_factory=dict)
     bot_permissions: int = BOT_DEFAULT
+    bot_role_id: int = 0
     joined_at: dt.datetime = field(default_factory=utcnow)
 
 
