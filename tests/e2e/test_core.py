@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-
-import pytest
-
 from sandbox import Sandbox
-from tests.harness import Community, InProcessBot
+from tests.harness import Community
 
 
 async def test_login_sync_and_about(sandbox: Sandbox, community: Community, bot) -> None:

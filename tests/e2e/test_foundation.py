@@ -1,0 +1,153 @@
+"""The foundation's promises: the error path, restarts, resumes, rate limits, strict sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from pathlib import Path
+
+import discord
+import pytest
+
+from sandbox import Sandbox
+from storage.engine import Database
+from storage.migrate import current_revision, head_revision, upgrade
+from tests.harness import TOKEN, BotProcess, Community, InProcessBot, settings_for, wait_for
+
+
+async def test_a_failing_command_gives_one_sentence_with_an_error_id(
+    sandbox: Sandbox,
+    community: Community,
+    bot_runner: InProcessBot,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bot = await bot_runner.start(extra_extensions=["tests.support.boom"])
+    await bot.tree.sync(guild=discord.Object(community.guild.id))
+    with caplog.at_level(logging.ERROR, logger="dropbell.errors"):
+        answer = await sandbox.slash(community.fans[0], "boom")
+    assert answer.ephemeral
+    match = re.search(r"\(error ([0-9a-f]{8})\)", answer.content)
+    assert match, answer.content
+    assert "Traceback" not in answer.content and "kaboom" not in answer.content
+    [record] = [r for r in caplog.records if match.group(1) in r.getMessage()]
+    assert record.exc_info is not None and "kaboom" in str(record.exc_info[1])
+
+
+async def test_a_broken_extension_is_skipped_and_the_rest_runs(
+    sandbox: Sandbox, community: Community, bot_runner: InProcessBot
+) -> None:
+    bot = await bot_runner.start(extra_extensions=["tests.support.broken"])
+    assert "tests.support.broken" in bot.failed_extensions
+    answer = await sandbox.slash(community.fans[0], "dropbell about")
+    assert "Database: SQLite" in answer.content
+
+
+async def test_a_dropped_gateway_resumes_and_answers_the_next_interaction(
+    sandbox: Sandbox, community: Community, bot
+) -> None:
+    await sandbox.drop_gateway()
+    await sandbox.wait_for_resume(timeout=15)
+    assert sandbox.stats["identifies"] == 1 and sandbox.stats["resumes"] >= 1
+    answer = await sandbox.slash(community.fans[0], "dropbell about")
+    assert "dropbell" in answer.content
+
+
+async def test_rate_limited_routes_are_waited_out_not_lost(
+    sandbox: Sandbox, community: Community, bot
+) -> None:
+    sandbox.rate_limit("POST /channels/{channel_id}/messages", limit=1, per=1.0)
+    channel = bot.get_partial_messageable(community.drops.id)
+    await asyncio.gather(*(channel.send(f"post {i}") for i in range(3)))
+    assert [m.content for m in sandbox.messages(community.drops.id)][-3:] == [
+        "post 0",
+        "post 1",
+        "post 2",
+    ] or sorted(m.content for m in sandbox.messages(community.drops.id)[-3:]) == [
+        "post 0",
+        "post 1",
+        "post 2",
+    ]
+
+
+async def test_the_sandbox_fails_a_test_that_calls_an_unimplemented_route(
+    sandbox: Sandbox, community: Community, bot
+) -> None:
+    with pytest.raises(discord.NotFound):
+        await bot.http.request(
+            discord.http.Route("GET", "/guilds/{guild_id}/audit-logs", guild_id=community.guild.id)
+        )
+    with pytest.raises(AssertionError, match="audit-logs"):
+        sandbox.assert_no_unimplemented()
+    sandbox.unimplemented.clear()  # the fixture's own check would fail this test otherwise
+
+
+async def test_migrations_from_empty_on_a_real_file(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    async with Database(f"sqlite+aiosqlite:///{path}") as database:
+        assert await current_revision(database) is None
+        assert await upgrade(database) == head_revision()
+        assert await upgrade(database) == head_revision()  # idempotent
+        async with database.read() as connection:
+            tables = {
+                row[0]
+                for row in await connection.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type='table'"
+                )
+            }
+            journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
+    assert {"guild_settings", "drops", "waitlist_entries"} <= tables
+    assert journal == "wal"
+
+
+async def test_persistent_button_works_after_the_bot_process_restarts(
+    sandbox: Sandbox, community: Community, database_path: Path, tmp_path: Path
+) -> None:
+    process = BotProcess(sandbox, database_path, community.guild.id, tmp_path / "bot.log")
+    process.start()
+    try:
+        await sandbox.wait_for_bot(timeout=30)
+        created = await sandbox.slash(
+            community.manager,
+            "drop create",
+            {
+                "name": "Restart Tee",
+                "starts_at": "2031-06-01 12:00",
+                "timezone": "UTC",
+                "stock": 5,
+                "channel": community.drops,
+            },
+            timeout=10,
+        )
+        await created.wait_followup(timeout=10)
+        post = sandbox.messages(community.drops.id)[-1]
+        join = next(c for c in post.custom_ids() if c.startswith("dropbell:join:"))
+        process.kill()  # kill -9: no goodbye to the gateway
+        identifies = sandbox.stats["identifies"]
+        process.start()
+        await wait_for(lambda: sandbox.stats["identifies"] > identifies, 30, "a new IDENTIFY")
+        await sandbox.wait_for_bot(timeout=30)
+        answer = await sandbox.click(community.fans[0], post, join, timeout=10)
+        assert answer.content.startswith("You're #1 of 1 for **Restart Tee**")
+        assert process.terminate() == 0  # SIGTERM is a clean exit
+    finally:
+        if process.process and process.process.poll() is None:
+            process.kill()
+    assert TOKEN not in process.output()
+
+
+async def test_second_start_on_the_same_file_keeps_state(
+    sandbox: Sandbox, community: Community, database_path: Path
+) -> None:
+    runner = InProcessBot(settings_for(sandbox, database_path, community.guild.id))
+    await runner.start()
+    await sandbox.slash(community.manager, "dropbell setup", {"announce_channel": community.drops})
+    await runner.stop()
+    await runner.start()
+    try:
+        bot = runner.bot
+        assert bot is not None
+        settings = await bot.guild_settings.get(community.guild.id)
+        assert settings.announce_channel_id == community.drops.id
+    finally:
+        await runner.stop()
