@@ -39,8 +39,8 @@ def seed_demo_world(sb: Sandbox, fans: int = 5) -> SeedInfo:
         sb.create_member(
             guild.id,
             f"fan{i}",
-            joined_at=now - dt.timedelta(days=30 * i + 1),
-            account_created_at=now - dt.timedelta(days=200 * i + 10),
+            joined_at=now - dt.timedelta(days=(30 * i) % 700 + 1),
+            account_created_at=now - dt.timedelta(days=(200 * i) % 3000 + 10),
         )
         for i in range(1, fans + 1)
     ]
