@@ -66,7 +66,7 @@ class LoopbackResolver(AbstractResolver):
 class LoopbackConnector(aiohttp.TCPConnector):
     """A connector that refuses every host but loopback, IP literals included."""
 
-    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
         host = req.url.host
         if host not in LOOPBACK_HOSTS:
             raise aiohttp.ClientConnectionError(f"sandbox: refusing to connect to {host!r}")

@@ -89,7 +89,7 @@ class Gateway:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:  # noqa: ASYNC109
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not predicate():

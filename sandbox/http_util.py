@@ -196,4 +196,5 @@ def edit_message(
     if not was_loading:
         message.edited_at = utcnow()
     message.edits += 1
+    world.emit("MESSAGE_UPDATE", message)
     return message

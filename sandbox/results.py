@@ -64,7 +64,7 @@ class InteractionRecord:
             self._changed.set()
             self._changed = None
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:  # noqa: ASYNC109
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not predicate():
@@ -172,12 +172,12 @@ class InteractionResult:
     def text(self) -> str:
         return message_text(self.message)
 
-    async def wait_followup(self, n: int = 1, timeout: float = 5.0) -> Message:  # noqa: ASYNC109
+    async def wait_followup(self, n: int = 1, timeout: float = 5.0) -> Message:
         """Wait until at least ``n`` followups exist; return the n-th."""
         await self._rec.wait_until(lambda: len(self._rec.followups) >= n, timeout, f"followup #{n}")
         return self._rec.followups[n - 1]
 
-    async def wait_edit(self, n: int = 1, timeout: float = 5.0) -> InteractionResult:  # noqa: ASYNC109
+    async def wait_edit(self, n: int = 1, timeout: float = 5.0) -> InteractionResult:
         """Wait until the original response was edited ``n`` times (a deferred one filled in)."""
 
         def edited() -> bool:

@@ -33,6 +33,8 @@ from .world import (
 )
 
 API_PREFIX = "/api/v10"
+GUILD_MESSAGES_INTENT = 1 << 9
+DIRECT_MESSAGES_INTENT = 1 << 12
 REQUEST_LOG = 10_000
 
 
@@ -64,6 +66,7 @@ class Sandbox:
         self._runner: web.AppRunner | None = None
         self._builder: CommandBuilder | None = None
         self._store: InteractionStore | None = None
+        self.world.message_listeners.append(self._message_event)
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -204,6 +207,23 @@ class Sandbox:
         ]
         return events
 
+    def _message_event(self, event: str, message: Message) -> None:
+        """MESSAGE_* dispatches, only with the intent Discord requires for them."""
+        session = self.gateway.current
+        bit = GUILD_MESSAGES_INTENT if message.guild_id else DIRECT_MESSAGES_INTENT
+        if session is None or not session.intents & bit:
+            return
+        if event == "MESSAGE_DELETE":
+            data: dict[str, Any] = {"id": str(message.id), "channel_id": str(message.channel_id)}
+        else:
+            data = payloads.message(message, self.world)
+            member = self.world.member(message.guild_id or 0, message.author_id)
+            if member is not None:
+                data["member"] = payloads.member(member, with_user=False)
+        if message.guild_id:
+            data["guild_id"] = str(message.guild_id)
+        self.gateway.dispatch(event, data)
+
     # -- building the world ---------------------------------------------------------------------
     def create_guild(self, name: str) -> Guild:
         guild = self.world.add_guild(name, self.owner)
@@ -298,7 +318,7 @@ class Sandbox:
         self.limiter.set_global(per_second)
 
     # -- gateway --------------------------------------------------------------------------------
-    async def wait_for_bot(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    async def wait_for_bot(self, timeout: float = 10.0) -> None:
         def ready() -> bool:
             session = self.gateway.current
             return session is not None and session.conn is not None and session.conn.queue.empty()
@@ -309,7 +329,7 @@ class Sandbox:
         self._resumes_at_drop = self.stats["resumes"]
         await self.gateway.drop(code)
 
-    async def wait_for_resume(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    async def wait_for_resume(self, timeout: float = 10.0) -> None:
         def resumed() -> bool:
             session = self.gateway.current
             return self.stats["resumes"] > self._resumes_at_drop and bool(session and session.conn)
@@ -376,7 +396,7 @@ class Sandbox:
         self.stats["interactions"] += 1
         return rec
 
-    async def _answer(self, rec: InteractionRecord, timeout: float, what: str) -> InteractionResult:  # noqa: ASYNC109
+    async def _answer(self, rec: InteractionRecord, timeout: float, what: str) -> InteractionResult:
         try:
             await asyncio.wait_for(rec.waiter, timeout)
         except TimeoutError:
@@ -398,7 +418,7 @@ class Sandbox:
         options: dict[str, Any] | None = None,
         *,
         channel: Channel | int | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
     ) -> InteractionResult:
         member, chan = self._member_and_channel(member, channel)
         data = self._builder_or_fail().build(member.guild_id, command, options or {})
@@ -413,7 +433,7 @@ class Sandbox:
         *,
         focused: str,
         channel: Channel | int | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
     ) -> list[dict[str, Any]]:
         member, chan = self._member_and_channel(member, channel)
         data = self._builder_or_fail().build(member.guild_id, command, options, focused=focused)
@@ -428,7 +448,7 @@ class Sandbox:
         custom_id: str,
         *,
         values: list[str] | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
     ) -> InteractionResult:
         msg_id = message if isinstance(message, int) else message.id
         msg = self.world.messages_by_id.get(msg_id)

@@ -10,6 +10,7 @@ import datetime as dt
 import itertools
 import mimetypes
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,6 +240,15 @@ class World:
         self.global_commands: list[dict[str, Any]] = []
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
         self.scheduled_events: dict[int, dict[int, dict[str, Any]]] = {}
+        # Called with ("MESSAGE_CREATE" | "MESSAGE_UPDATE" | "MESSAGE_DELETE", message) for
+        # messages everyone can see; the server turns them into gateway dispatches.
+        self.message_listeners: list[Callable[[str, Message], None]] = []
+
+    def emit(self, event: str, message: Message) -> None:
+        if message.flags & FLAG_EPHEMERAL:
+            return
+        for listener in self.message_listeners:
+            listener(event, message)
 
     # -- creation ---------------------------------------------------------------------------
     def add_user(self, name: str, created_at: dt.datetime, *, bot: bool = False) -> User:
@@ -359,6 +369,7 @@ class World:
         if listed and chan is not None:
             self.channel_messages.setdefault(chan.id, []).append(message)
             chan.last_message_id = message.id
+            self.emit("MESSAGE_CREATE", message)
         return message
 
     def delete_message(self, message: Message) -> None:
@@ -366,6 +377,7 @@ class World:
         listed = self.channel_messages.get(message.channel_id)
         if listed and message in listed:
             listed.remove(message)
+            self.emit("MESSAGE_DELETE", message)
 
     # -- lookup -----------------------------------------------------------------------------
     def guild(self, guild_id: int) -> Guild:
