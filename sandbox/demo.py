@@ -35,15 +35,20 @@ def seed_demo_world(sb: Sandbox, fans: int = 5) -> SeedInfo:
         joined_at=now - dt.timedelta(days=400),
         account_created_at=now - dt.timedelta(days=2000),
     )
-    members = [
-        sb.create_member(
-            guild.id,
-            f"fan{i}",
-            joined_at=now - dt.timedelta(days=(30 * i) % 700 + 1),
-            account_created_at=now - dt.timedelta(days=(200 * i) % 3000 + 10),
+    members = []
+    for i in range(1, fans + 1):
+        # Ages wrap so any number of fans stays after Discord's epoch; nobody joins the
+        # server before their account existed.
+        created_days = (200 * i) % 3000 + 10
+        joined_days = min((30 * i) % 700 + 1, created_days)
+        members.append(
+            sb.create_member(
+                guild.id,
+                f"fan{i}",
+                joined_at=now - dt.timedelta(days=joined_days),
+                account_created_at=now - dt.timedelta(days=created_days),
+            )
         )
-        for i in range(1, fans + 1)
-    ]
     return SeedInfo(guild, general, drops, manager_role, manager, members)
 
 

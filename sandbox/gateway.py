@@ -29,8 +29,9 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 class Connection:
     """One websocket; a single writer task keeps frames in sequence order."""
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None) -> None:
         self.ws = ws
+        self.transport = transport
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()
         self.session: Session | None = None
         self.writer = asyncio.create_task(self._write(), name="sandbox-gateway-writer")
@@ -109,7 +110,8 @@ class Gateway:
         session.dispatch(event, data)
         return True
 
-    async def drop(self, code: int = 4000) -> None:
+    async def drop(self, code: int | None = 4000) -> None:
+        """Close the current bot's socket with ``code``, or cut the TCP connection (None)."""
         session = self.current
         if session is None or session.conn is None:
             raise RuntimeError("sandbox: no connected bot to drop")
@@ -118,7 +120,10 @@ class Gateway:
         conn.session = None
         self.stats["drops"] += 1
         conn.queue.put_nowait(None)
-        await conn.ws.close(code=code, message=b"sandbox dropped the connection")
+        if code is None and conn.transport is not None:
+            conn.transport.abort()  # no close frame: the client sees an abnormal closure (1006)
+            return
+        await conn.ws.close(code=code or 4000, message=b"sandbox dropped the connection")
 
     async def close_all(self) -> None:
         for conn in list(self.connections):
@@ -130,7 +135,7 @@ class Gateway:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(autoping=True, max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
-        conn = Connection(ws)
+        conn = Connection(ws, request.transport)
         self.connections.add(conn)
         self.stats["connections"] += 1
         conn.send(

@@ -325,7 +325,8 @@ class Sandbox:
 
         await self.gateway.wait_until(ready, timeout, "a bot to IDENTIFY")
 
-    async def drop_gateway(self, code: int = 4000) -> None:
+    async def drop_gateway(self, code: int | None = 4000) -> None:
+        """Close the bot's websocket (4000: discord.py RESUMEs); ``None`` cuts TCP abruptly."""
         self._resumes_at_drop = self.stats["resumes"]
         await self.gateway.drop(code)
 
@@ -335,6 +336,15 @@ class Sandbox:
             return self.stats["resumes"] > self._resumes_at_drop and bool(session and session.conn)
 
         await self.gateway.wait_until(resumed, timeout, "the bot to RESUME")
+
+    @property
+    def interaction_deadline(self) -> float:
+        """Seconds a bot has to answer an interaction (3 on Discord); later -> 10062."""
+        return self.store.deadline
+
+    @interaction_deadline.setter
+    def interaction_deadline(self, seconds: float) -> None:
+        self.store.deadline = seconds
 
     # -- interactions ---------------------------------------------------------------------------
     def _member_and_channel(

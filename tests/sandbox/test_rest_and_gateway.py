@@ -184,3 +184,26 @@ async def test_control_endpoint(world: World) -> None:
         await sb.slash(seed.fans[0], "dm-me")
         async with http.get(f"{base}/_sandbox/dms/{seed.fans[0].id}") as resp:
             assert [m["content"] for m in await resp.json()] == ["hello in your DMs"]
+
+
+async def test_abrupt_tcp_drop_also_resumes(world: World) -> None:
+    sb, seed = world.sb, world.seed
+    await sb.drop_gateway(code=None)
+    await sb.wait_for_resume(timeout=10)
+    assert (await sb.slash(seed.fans[0], "ping")).content == "pong"
+    assert sb.stats["identifies"] == 1
+
+
+async def test_late_answer_is_unknown_interaction(world: World) -> None:
+    sb, seed = world.sb, world.seed
+    sb.interaction_deadline = 0.0
+    errors: list[int] = []
+
+    async def on_error(interaction: discord.Interaction, error: Exception) -> None:
+        original = getattr(error, "original", error)
+        errors.append(getattr(original, "code", 0))
+
+    world.bot.tree.on_error = on_error  # type: ignore[method-assign]
+    with pytest.raises(TimeoutError):
+        await sb.slash(seed.fans[0], "ping", timeout=0.5)
+    assert errors == [10062]
