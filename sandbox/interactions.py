@@ -222,6 +222,39 @@ def _as_id(value: Any) -> int:
         return -1
 
 
+def interaction_payload(
+    world: World,
+    application_id: int,
+    rec: InteractionRecord,
+    member: Member,
+    chan: Channel,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    """INTERACTION_CREATE for a guild member, with what discord.py's Interaction reads."""
+    guild_id = str(member.guild_id)
+    return {
+        "id": str(rec.id),
+        "application_id": str(application_id),
+        "type": rec.type,
+        "token": rec.token,
+        "version": 1,
+        "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+        "guild_id": guild_id,
+        "guild": {"id": guild_id, "locale": "en-US", "features": []},
+        "channel_id": str(chan.id),
+        "channel": payloads.channel(chan, world, permissions=member.permissions),
+        "member": payloads.member(member, permissions=True),
+        "app_permissions": str(world.bot_permissions_in(chan.id)),
+        "locale": "en-US",
+        "guild_locale": "en-US",
+        "entitlements": [],
+        "entitlement_sku_ids": [],
+        "authorizing_integration_owners": {"0": guild_id},
+        "context": 0,
+        "data": data,
+    }
+
+
 class InteractionStore:
     """Live interactions by token, and the REST handlers that answer them."""
 

@@ -15,7 +15,12 @@ from . import payloads
 from .control import control_routes
 from .gateway import Gateway, Session
 from .http_util import HTTPError, error, jresp
-from .interactions import ATTACHMENT_SIZE_LIMIT, CommandBuilder, InteractionStore, SandboxAttachment
+from .interactions import (
+    CommandBuilder,
+    InteractionStore,
+    SandboxAttachment,
+    interaction_payload,
+)
 from .ratelimit import RateLimiter
 from .rest import Rest
 from .results import InteractionRecord, InteractionResult
@@ -375,28 +380,7 @@ class Sandbox:
         rec = InteractionRecord(
             iid, store.new_token(iid), type_, member.guild_id, chan.id, member.id, message
         )
-        guild_id = str(member.guild_id)
-        payload: dict[str, Any] = {
-            "id": str(iid),
-            "application_id": str(self.application_id),
-            "type": type_,
-            "token": rec.token,
-            "version": 1,
-            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
-            "guild_id": guild_id,
-            "guild": {"id": guild_id, "locale": "en-US", "features": []},
-            "channel_id": str(chan.id),
-            "channel": payloads.channel(chan, self.world, permissions=member.permissions),
-            "member": payloads.member(member, permissions=True),
-            "app_permissions": str(self.world.bot_permissions_in(chan.id)),
-            "locale": "en-US",
-            "guild_locale": "en-US",
-            "entitlements": [],
-            "entitlement_sku_ids": [],
-            "authorizing_integration_owners": {"0": guild_id},
-            "context": 0,
-            "data": data,
-        }
+        payload = interaction_payload(self.world, self.application_id, rec, member, chan, data)
         if message is not None:
             payload["message"] = payloads.message(message, self.world)
         store.add(rec)
