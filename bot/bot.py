@@ -43,6 +43,11 @@ class DropbellTree(app_commands.CommandTree["Dropbell"]):
         await errors.report(interaction, error)
 
 
+# dropbell never joins voice; don't warn on every start that voice libraries are missing.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
+
 class Dropbell(commands.Bot):
     """The bot. Resources (settings, database, HTTP client) come from outside and outlive it."""
 

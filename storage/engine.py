@@ -9,6 +9,7 @@ locked" when it upgrades (a deferred transaction does not wait for the busy time
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -57,6 +58,9 @@ class Database:
         if self.dialect == "sqlite":
             _prepare_sqlite(self.engine)
         self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        # SQLite has one writer at a time. Queue writers here instead of letting them spin in
+        # busy_timeout, whose back-off sleeps (up to 100 ms each) would dominate tail latency.
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
 
     def _engine_options(self) -> dict[str, Any]:
         if self.dialect == "sqlite":
@@ -75,7 +79,11 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that commits on success and rolls back on any error."""
-        async with self._writer.begin() as connection:
+        if self._write_lock is None:
+            async with self._writer.begin() as connection:
+                yield connection
+            return
+        async with self._write_lock, self._writer.begin() as connection:
             yield connection
 
     def insert_ignoring_duplicates(self, table: Table) -> Insert:

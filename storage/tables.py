@@ -123,3 +123,72 @@ reminder_optins = Table(
     Column("guild_id", BigInteger, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# --- scheduled sends (migration 0003) ---------------------------------------------------------
+# One row per post the bot must make at a time: the database is the schedule, the in-memory
+# APScheduler only a cache of it. ``state`` moves pending -> sending -> sent (or missed,
+# cancelled, failed, uncertain); "sending" is taken by a conditional UPDATE before posting.
+scheduled_sends = Table(
+    "scheduled_sends",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("guild_id", BigInteger, nullable=False),
+    # announcement | countdown | opening | reminder
+    Column("kind", String(16), nullable=False),
+    Column("drop_id", Integer, ForeignKey("drops.id", ondelete="CASCADE"), nullable=True),
+    Column("channel_id", BigInteger, nullable=True),
+    Column("due_at", UTCDateTime(), nullable=False),
+    # Countdowns and reminders: how long before the drop opens (0 = at opening).
+    Column("offset_seconds", Integer, nullable=False, server_default="0"),
+    # Announcements: the text, and for repeats the wall-clock time in its zone.
+    Column("message", Text, nullable=True),
+    Column("timezone", String(64), nullable=True),
+    Column("wall_clock", String(16), nullable=True),
+    Column("repeat", String(8), nullable=True),
+    Column("state", String(12), nullable=False),
+    Column("message_id", BigInteger, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_by", BigInteger, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_scheduled_sends_state_due", "state", "due_at"),
+    Index("ix_scheduled_sends_drop", "drop_id"),
+    Index("ix_scheduled_sends_guild_state", "guild_id", "state"),
+)
+
+# One row per reminder DM owed to one fan; unique per (send, fan) so a fan-out runs once.
+reminder_deliveries = Table(
+    "reminder_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "send_id", Integer, ForeignKey("scheduled_sends.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("drop_id", Integer, ForeignKey("drops.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    # pending -> sending -> sent, or unreachable, skipped, failed, uncertain
+    Column("state", String(12), nullable=False),
+    Column("message_id", BigInteger, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("send_id", "user_id", name="uq_reminder_deliveries_send_user"),
+    Index("ix_reminder_deliveries_state", "state"),
+)
+
+# The DM channel of a fan, so a second reminder costs one request instead of two.
+dm_channels = Table(
+    "dm_channels",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("channel_id", BigInteger, nullable=False),
+)
+
+# Fans whose DMs are closed (50007). Never tried again unless they opt in again afterwards.
+dm_unreachable = Table(
+    "dm_unreachable",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("code", Integer, nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import UserError
 from bot.localtime import discord_timestamp, utcnow
+from cogs.drops.joins import JoinBatcher
 from storage.engine import Database
 from storage.tables import drops, reminder_optins, waitlist_entries
 
@@ -201,6 +202,7 @@ def _when(moment: datetime) -> str:
 class DropService:
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._joins = JoinBatcher(database)
 
     # --- drops -------------------------------------------------------------------------------
     async def create(self, guild_id: int, created_by: int, spec: DropSpec) -> Drop:
@@ -353,6 +355,19 @@ class DropService:
             )
             return Drop.from_row(result.one())
 
+    async def mark_live(self, drop_id: int) -> Drop | None:
+        """scheduled -> live at opening time; None if the drop was not scheduled (any more)."""
+        async with self.database.write() as connection:
+            row = (
+                await connection.execute(
+                    drops.update()
+                    .where(drops.c.id == drop_id, drops.c.status == "scheduled")
+                    .values(status="live", updated_at=utcnow())
+                    .returning(*drops.c)
+                )
+            ).first()
+        return Drop.from_row(row) if row else None
+
     async def record_announcement(
         self, drop_id: int, *, channel_id: int, message_id: int, event_id: int | None
     ) -> None:
@@ -367,30 +382,11 @@ class DropService:
     async def join(
         self, guild_id: int, drop_id: int, user_id: int, display_name: str, member: Member
     ) -> tuple[Drop, Place]:
-        """Put a fan on the waitlist (idempotent: joining again answers the existing place)."""
-        now = utcnow()
-        async with self.database.write() as connection:
-            drop = await self._get(connection, guild_id, drop_id)
-            existing = await self._place(connection, drop.id, user_id)
-            if existing is not None:
-                return drop, dataclasses.replace(existing, already=True)
-            if not drop.is_open:
-                raise UserError(f"**{drop.name}** is {drop.status}; its waitlist is closed.")
-            refusal = unmet_requirement(drop, member, now)
-            if refusal is not None:
-                raise UserError(refusal)
-            await connection.execute(
-                waitlist_entries.insert().values(
-                    drop_id=drop.id,
-                    guild_id=guild_id,
-                    user_id=user_id,
-                    display_name=display_name[:100],
-                    joined_at=now,
-                )
-            )
-            place = await self._place(connection, drop.id, user_id)
-            assert place is not None
-            return drop, place
+        """Put a fan on the waitlist (idempotent: joining again answers the existing place).
+
+        Joins go through group commit (see joins.py), answered once their batch has committed.
+        """
+        return await self._joins.join(guild_id, drop_id, user_id, display_name, member)
 
     async def _place(self, connection: AsyncConnection, drop_id: int, user_id: int) -> Place | None:
         mine = (

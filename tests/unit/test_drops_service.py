@@ -79,3 +79,28 @@ async def test_requirements_refuse_with_when(service: DropService) -> None:
     with pytest.raises(UserError, match="30 days in this server; you'll qualify on <t:"):
         await service.join(1, drop.id, 5, "new", newcomer)
     assert await service.waitlist_count(drop.id) == 0
+
+
+async def test_one_batch_mixes_new_repeat_and_refused_joins(service: DropService) -> None:
+    open_drop = await service.create(1, 99, DropSpec("Open", SOON, "UTC", 5))
+    strict = await service.create(1, 99, DropSpec("Strict", SOON, "UTC", 5, min_member_days=9))
+    await service.join(1, open_drop.id, 7, "early", VETERAN)
+    newcomer = Member(frozenset(), VETERAN.account_created_at, datetime.now(UTC))
+    results = await asyncio.gather(
+        service.join(1, open_drop.id, 8, "a", VETERAN),
+        service.join(1, open_drop.id, 8, "a again", VETERAN),
+        service.join(1, open_drop.id, 7, "early again", VETERAN),
+        service.join(1, strict.id, 9, "new", newcomer),
+        service.join(2, open_drop.id, 10, "other server", VETERAN),
+        return_exceptions=True,
+    )
+    first, repeat, early, refused, foreign = results
+    assert not isinstance(first, BaseException) and not isinstance(repeat, BaseException)
+    assert (first[1].place, first[1].already) == (2, False)
+    assert (repeat[1].place, repeat[1].already) == (2, True)
+    assert not isinstance(early, BaseException)
+    assert (early[1].place, early[1].total, early[1].already) == (1, 2, True)
+    assert isinstance(refused, UserError) and "9 days in this server" in refused.sentence
+    assert isinstance(foreign, UserError) and "can't find that drop" in foreign.sentence
+    assert await service.waitlist_count(open_drop.id) == 2
+    assert await service.waitlist_count(strict.id) == 0

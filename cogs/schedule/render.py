@@ -1,0 +1,110 @@
+"""What the scheduled posts and reminder DMs say. Each ends with a small marker line
+(``-# dropbell · ref S12``) so a restart can find a post it may already have made."""
+
+from __future__ import annotations
+
+import re
+
+from bot.localtime import discord_timestamp
+from cogs.drops.service import Drop
+from cogs.schedule.store import Delivery, ScheduledSend
+
+MAX_ANNOUNCEMENT = 1900  # Discord allows 2,000; the rest is for the marker line.
+
+
+def marker_line(marker: str) -> str:
+    return f"\n-# dropbell · {marker}"
+
+
+def marker_pattern(marker: str) -> re.Pattern[str]:
+    # \b: "ref S1" must not match "ref S12".
+    return re.compile(rf"dropbell · {re.escape(marker)}\b")
+
+
+def announcement_link(drop: Drop) -> str:
+    if drop.channel_id and drop.message_id:
+        return f"https://discord.com/channels/{drop.guild_id}/{drop.channel_id}/{drop.message_id}"
+    return ""
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 86_400 == 0:
+        days = seconds // 86_400
+        return f"{days} day{'s' if days != 1 else ''}"
+    if seconds % 3_600 == 0:
+        hours = seconds // 3_600
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    if seconds % 60 == 0:
+        minutes = seconds // 60
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+def announcement(send: ScheduledSend) -> str:
+    return f"{send.message or ''}{marker_line(send.marker)}"
+
+
+def countdown(send: ScheduledSend, drop: Drop) -> str:
+    # <t:…:R> counts down by itself in every viewer's client: no edits needed.
+    lines = [
+        f"⏳ **{drop.name}** opens {discord_timestamp(drop.starts_at, 'R')} "
+        f"({discord_timestamp(drop.starts_at, 'F')}) — {_duration(send.offset_seconds)} to go.",
+    ]
+    link = announcement_link(drop)
+    if link:
+        lines.append(f"Join the waitlist on the announcement: {link}")
+    return "\n".join(lines) + marker_line(send.marker)
+
+
+def opening(send: ScheduledSend, drop: Drop) -> str:
+    ping = f"<@&{drop.ping_role_id}> " if drop.ping_role_id else ""
+    lines = [f"{ping}🔔 **{drop.name}** is open now!"]
+    link = announcement_link(drop)
+    if link:
+        lines.append(f"Everything is on the announcement: {link}")
+    return "\n".join(lines) + marker_line(send.marker)
+
+
+def reminder_dm(delivery: Delivery, drop: Drop) -> str:
+    if delivery.offset_seconds > 0:
+        head = (
+            f"⏰ **{drop.name}** opens {discord_timestamp(drop.starts_at, 'R')} "
+            f"({discord_timestamp(drop.starts_at, 'F')})."
+        )
+    else:
+        head = f"🔔 **{drop.name}** is open now."
+    lines = [head]
+    link = announcement_link(drop)
+    if link:
+        lines.append(link)
+    lines.append("You get this because you pressed Remind me; press Stop reminders to stop.")
+    return "\n".join(lines) + marker_line(delivery.marker)
+
+
+def missed_report(sends: list[tuple[ScheduledSend, str]], grace_hours: float) -> str:
+    lines = [
+        f"I was offline when these posts were due, more than {grace_hours:g} h ago, so I did "
+        "not post them late:"
+    ]
+    for send, what in sends[:20]:
+        lines.append(f"• {what}, due {discord_timestamp(send.due_at, 'f')}")
+    if len(sends) > 20:
+        lines.append(f"…and {len(sends) - 20} more.")
+    lines.append("Schedule them again with /announce schedule if they still matter.")
+    return "\n".join(lines)
+
+
+def uncertain_report(send: ScheduledSend, what: str, channel_id: int | None) -> str:
+    where = f" in <#{channel_id}>" if channel_id else ""
+    return (
+        f"I was restarted while posting {what}{where} and could not check whether it went out; "
+        "I did not post it again. Please look, and repost it by hand if it is missing."
+    )
+
+
+def failed_report(what: str, channel_id: int | None, reason: str) -> str:
+    where = f"<#{channel_id}>" if channel_id else "its channel"
+    return (
+        f"I could not post {what} in {where} ({reason}). Give me View Channel and Send "
+        "Messages there, then schedule it again."
+    )
