@@ -19,6 +19,7 @@ from bot import errors
 from bot.config import Settings
 from bot.managers import GuildSettingsService
 from cogs.drops.service import DropService
+from cogs.schedule.service import ScheduleService
 from storage import migrate
 from storage.engine import Database
 
@@ -80,6 +81,9 @@ class Dropbell(commands.Bot):
         # Plain service code, shared by the cogs that are thin Discord adapters around it.
         self.guild_settings = GuildSettingsService(database)
         self.drop_service = DropService(database)
+        self.schedule_service = ScheduleService(
+            database, settings.scheduler, self.guild_settings, self.drop_service
+        )
         self.started_monotonic = time.monotonic()
 
     @property

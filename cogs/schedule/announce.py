@@ -1,0 +1,137 @@
+"""``/announce schedule | list | cancel`` (managers). Thin: parsing and replies only."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import localtime
+from bot.errors import UserError
+from bot.managers import require_manager
+from cogs.drops.manage import timezone_autocomplete
+from cogs.schedule.buttons import preview_view
+from cogs.schedule.service import ScheduleService
+
+if TYPE_CHECKING:
+    from bot.bot import Dropbell
+
+Repeat = Literal["daily", "weekly"]
+LIST_LIMIT = 25
+
+
+def _guild_id(interaction: discord.Interaction[Any]) -> int:
+    if interaction.guild_id is None:
+        raise UserError("This only works inside a server.")
+    return interaction.guild_id
+
+
+def _short(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class AnnounceCommands(
+    commands.GroupCog, group_name="announce", group_description="Scheduled announcements"
+):
+    def __init__(self, bot: Dropbell, service: ScheduleService) -> None:
+        self.bot = bot
+        self.service = service
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        return await require_manager(interaction)
+
+    @app_commands.command(name="schedule", description="Schedule an announcement")
+    @app_commands.describe(
+        channel="Where to post it",
+        message="What to post (role mentions ping once)",
+        at="When, as YYYY-MM-DD HH:MM (24 h) in the time zone below",
+        timezone="IANA time zone, such as Europe/Berlin",
+        repeat="Post it again every day or every week at the same local time",
+    )
+    @app_commands.autocomplete(timezone=timezone_autocomplete)
+    async def schedule(
+        self,
+        interaction: discord.Interaction[Dropbell],
+        channel: discord.TextChannel,
+        message: str,
+        at: str,
+        timezone: str,
+        repeat: Repeat | None = None,
+    ) -> None:
+        due_at = localtime.parse_local(at, timezone)
+        draft = await self.service.draft_announcement(
+            _guild_id(interaction),
+            channel.id,
+            message,
+            due_at,
+            timezone,
+            repeat,
+            interaction.user.id,
+        )
+        every = (
+            f", then every {'day' if repeat == 'daily' else 'week'} at that local time"
+            if repeat
+            else ""
+        )
+        await interaction.response.send_message(
+            f"**Preview** — posts in <#{channel.id}> at {self.service.local_time(draft)} "
+            f"({localtime.discord_timestamp(due_at, 'F')} in your time, "
+            f"{localtime.discord_timestamp(due_at, 'R')}){every}:\n>>> {draft.message}",
+            view=preview_view(draft.id),
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="list", description="What is scheduled to be posted")
+    async def list_pending(self, interaction: discord.Interaction[Dropbell]) -> None:
+        rows = await self.service.pending(_guild_id(interaction))
+        if not rows:
+            await interaction.response.send_message(
+                "Nothing is scheduled. Use /announce schedule, or create a drop.", ephemeral=True
+            )
+            return
+        lines = []
+        for row in rows[:LIST_LIMIT]:
+            when = (
+                f"{self.service.local_time(row)} ({localtime.discord_timestamp(row.due_at, 'R')})"
+            )
+            if row.kind == "announcement":
+                repeat = f" · {row.repeat}" if row.repeat else ""
+                text = _short(row.message or "")
+                lines.append(f"#{row.id} · {when} · <#{row.channel_id}>{repeat} · {text}")
+            else:
+                lines.append(f"#{row.id} · {when} · {await self.service.describe(row)}")
+        if len(rows) > LIST_LIMIT:
+            lines.append(f"…and {len(rows) - LIST_LIMIT} more.")
+        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+    @app_commands.command(name="cancel", description="Cancel a scheduled announcement")
+    @app_commands.describe(announcement="The announcement to cancel")
+    async def cancel(self, interaction: discord.Interaction[Dropbell], announcement: str) -> None:
+        typed = announcement.strip().lstrip("#")
+        if not typed.isdigit():
+            raise UserError(f"{announcement!r} is not an announcement; pick one from the list.")
+        row = await self.service.cancel_announcement(_guild_id(interaction), int(typed))
+        await interaction.response.send_message(
+            f"Cancelled: “{_short(row.message or '')}” will not be posted in <#{row.channel_id}>.",
+            ephemeral=True,
+        )
+
+    @cancel.autocomplete("announcement")
+    async def cancel_autocomplete(
+        self, interaction: discord.Interaction[Dropbell], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        rows = await self.service.store.guild_pending(interaction.guild_id, ("announcement",))
+        needle = current.strip().casefold()
+        choices = []
+        for row in rows:
+            label = f"{self.service.local_time(row)} · {_short(row.message or '', 50)}"
+            if needle in label.casefold() or needle == str(row.id):
+                choices.append(app_commands.Choice(name=label[:100], value=str(row.id)))
+        return choices[:25]
