@@ -5,28 +5,30 @@ Everything else in dropbell speaks plain SQLAlchemy Core that runs on both. Use
 transaction that writes: on SQLite it begins ``IMMEDIATE`` so that a transaction that reads
 first and then writes takes the write lock up front, instead of failing with "database is
 locked" when it upgrades (a deferred transaction does not wait for the busy timeout).
+:meth:`Database.run_write` runs a whole synchronous transaction function at once, for hot
+paths where every statement's trip through the event loop would cost latency.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Insert, Table, event
+from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 # --- dialect spot: SQLite -------------------------------------------------------------------
-def _prepare_sqlite(engine: AsyncEngine) -> None:
-    sync_engine = engine.sync_engine
-
+def _prepare_sqlite(sync_engine: Engine) -> None:
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # The sqlite3 driver's own transaction handling breaks explicit BEGIN and SAVEPOINT;
@@ -45,6 +47,29 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+class _SQLiteWriter:
+    """One thread owning a plain sqlite3 connection, for :meth:`Database.run_write`.
+
+    With aiosqlite every statement is a hop to its thread and back through the event loop; on a
+    busy loop each hop waits its turn. Here a whole transaction is one hop.
+    """
+
+    def __init__(self, url: str) -> None:
+        sync_url = make_url(url).set(drivername="sqlite+pysqlite")
+        self.engine = create_engine(sync_url, connect_args={"check_same_thread": False})
+        _prepare_sqlite(self.engine)
+        self.immediate = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dropbell-sqlite")
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        with self.immediate.begin() as connection:
+            return work(connection)
+
+    def close(self) -> None:
+        self.thread.shutdown(wait=True)
+        self.engine.dispose()
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -55,12 +80,14 @@ class Database:
         self.url = url
         self.dialect = make_url(url).get_backend_name()
         self.engine = create_async_engine(url, echo=echo, **self._engine_options())
-        if self.dialect == "sqlite":
-            _prepare_sqlite(self.engine)
         self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._sqlite: _SQLiteWriter | None = None
         # SQLite has one writer at a time. Queue writers here instead of letting them spin in
         # busy_timeout, whose back-off sleeps (up to 100 ms each) would dominate tail latency.
-        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._write_lock: asyncio.Lock | None = None
+        if self.dialect == "sqlite":
+            _prepare_sqlite(self.engine.sync_engine)
+            self._write_lock = asyncio.Lock()
 
     def _engine_options(self) -> dict[str, Any]:
         if self.dialect == "sqlite":
@@ -86,6 +113,21 @@ class Database:
         async with self._write_lock, self._writer.begin() as connection:
             yield connection
 
+    async def run_write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work(connection)`` as one write transaction (committed if it returns).
+
+        ``work`` is plain synchronous SQLAlchemy Core. On SQLite the whole transaction runs on
+        a writer thread in one hop; elsewhere it runs through ``run_sync`` on the async driver.
+        """
+        if self._write_lock is None:
+            async with self._writer.begin() as connection:
+                return await connection.run_sync(work)
+        if self._sqlite is None:
+            self._sqlite = _SQLiteWriter(self.url)
+        writer = self._sqlite
+        async with self._write_lock:
+            return await asyncio.get_running_loop().run_in_executor(writer.thread, writer.run, work)
+
     def insert_ignoring_duplicates(self, table: Table) -> Insert:
         """``INSERT ... ON CONFLICT DO NOTHING`` in this database's dialect."""
         if self.dialect == "sqlite":
@@ -93,6 +135,9 @@ class Database:
         return postgresql_insert(table).on_conflict_do_nothing()
 
     async def dispose(self) -> None:
+        if self._sqlite is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._sqlite.close)
+            self._sqlite = None
         await self.engine.dispose()
 
     async def __aenter__(self) -> Database:

@@ -13,10 +13,10 @@ import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, func, select
 
 from bot.errors import UserError
 from bot.localtime import utcnow
@@ -62,8 +62,7 @@ class JoinBatcher:
             while self._pending:
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
                 try:
-                    async with self.database.write() as connection:
-                        outcomes = await write_batch(connection, batch)
+                    outcomes = await self.database.run_write(partial(write_batch, batch))
                 except Exception as error:
                     log.exception("a batch of %d joins failed", len(batch))
                     outcomes = [error] * len(batch)
@@ -79,25 +78,26 @@ class JoinBatcher:
             self._worker = None
 
 
-async def write_batch(
-    connection: AsyncConnection, batch: list[JoinRequest]
+def write_batch(
+    batch: list[JoinRequest], connection: Connection
 ) -> list[tuple[Drop, Place] | BaseException]:
     """Store every acceptable join of the batch and work out everyone's place."""
     from cogs.drops.service import Drop, Place, unmet_requirement
 
     now = utcnow()
-    drop_rows = await connection.execute(
+    drop_rows = connection.execute(
         select(drops).where(drops.c.id.in_({request.drop_id for request in batch}))
     )
     by_id = {row.id: Drop.from_row(row) for row in drop_rows}
     keys = {(request.drop_id, request.user_id) for request in batch}
+    # Two plain INs use the (drop_id, user_id) index; a row-value IN would scan the table.
+    existing = connection.execute(
+        select(waitlist_entries.c.id, waitlist_entries.c.drop_id, waitlist_entries.c.user_id)
+        .where(waitlist_entries.c.drop_id.in_({drop_id for drop_id, _ in keys}))
+        .where(waitlist_entries.c.user_id.in_({user_id for _, user_id in keys}))
+    )
     entry_ids: dict[tuple[int, int], int] = {
-        (row.drop_id, row.user_id): row.id
-        for row in await connection.execute(
-            select(
-                waitlist_entries.c.id, waitlist_entries.c.drop_id, waitlist_entries.c.user_id
-            ).where(tuple_(waitlist_entries.c.drop_id, waitlist_entries.c.user_id).in_(keys))
-        )
+        (row.drop_id, row.user_id): row.id for row in existing if (row.drop_id, row.user_id) in keys
     }
     entry_ids_before = set(entry_ids)
 
@@ -130,7 +130,7 @@ async def write_batch(
                 }
             )
     if new_rows:
-        inserted = await connection.execute(
+        inserted = connection.execute(
             waitlist_entries.insert().returning(
                 waitlist_entries.c.id,
                 waitlist_entries.c.drop_id,
@@ -142,7 +142,7 @@ async def write_batch(
         for row in inserted:
             entry_ids[(row.drop_id, row.user_id)] = row.id
 
-    places = await _places(connection, {key: entry_ids[key] for key in keys if key in entry_ids})
+    places = _places(connection, {key: entry_ids[key] for key in keys if key in entry_ids})
     finished: list[tuple[Drop, Place] | BaseException] = []
     answered = set(entry_ids_before)
     for request, outcome in zip(batch, outcomes, strict=True):
@@ -156,8 +156,8 @@ async def write_batch(
     return finished
 
 
-async def _places(
-    connection: AsyncConnection, entry_ids: dict[tuple[int, int], int]
+def _places(
+    connection: Connection, entry_ids: dict[tuple[int, int], int]
 ) -> dict[tuple[int, int], tuple[int, int]]:
     """(place, total) for each (drop, user) given its entry id; one pass per drop."""
     by_drop: dict[int, list[int]] = defaultdict(list)
@@ -167,13 +167,13 @@ async def _places(
     totals: dict[int, int] = {}
     for drop_id, ids in by_drop.items():
         lowest = min(ids)
-        before = await connection.scalar(
+        before = connection.scalar(
             select(func.count()).where(
                 waitlist_entries.c.drop_id == drop_id, waitlist_entries.c.id < lowest
             )
         )
         later = (
-            await connection.scalars(
+            connection.scalars(
                 select(waitlist_entries.c.id)
                 .where(waitlist_entries.c.drop_id == drop_id, waitlist_entries.c.id >= lowest)
                 .order_by(waitlist_entries.c.id)

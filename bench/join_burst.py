@@ -1,0 +1,126 @@
+"""join_burst: N distinct fans press Join on one drop, 32 at a time, bot in its own process.
+
+``python -m bench.join_burst --n 10000`` prints joins/s and p50/p99 from injection to answer,
+beside the framework floor (a bare discord.py bot answering /ping through the same sandbox in
+the same run) and the ratio; then checks the database holds exactly N entries, places 1..N.
+Targets on a 2-core machine: ratio >= 0.5 and p99 <= 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+import asyncio
+import re
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Awaitable, Sequence
+from pathlib import Path
+
+from bench.bot_process import dropbell_process
+from bench.floor import Figures, floor_figures, measure, ping_bot_process, print_comparison
+from sandbox import InteractionResult, Sandbox, seed_demo_world
+
+PLACE = re.compile(r"#(\d+) of ([\d,]+)")
+
+
+async def run(n: int, concurrency: int, floor_n: int) -> bool:
+    with tempfile.TemporaryDirectory(prefix="dropbell-bench-") as folder:
+        database = Path(folder) / "bench.db"
+        async with Sandbox() as sb:
+            seed = seed_demo_world(sb, fans=0)
+            async with ping_bot_process(sb):
+                await floor_figures(sb, min(300, floor_n), concurrency)  # warm-up
+                floor = [await floor_figures(sb, floor_n, concurrency)]
+            fans = [sb.create_member(seed.guild.id, f"fan{i}") for i in range(n)]
+            async with dropbell_process(sb, database, seed.guild.id, log=Path(folder) / "bot.log"):
+                created = await sb.slash(
+                    seed.manager,
+                    "drop create",
+                    {
+                        "name": "Bench Tee",
+                        "starts_at": "2031-01-01 12:00",
+                        "timezone": "UTC",
+                        "stock": n,
+                        "channel": seed.drops,
+                    },
+                    timeout=30,
+                )
+                await created.wait_followup(timeout=30)
+                post = sb.messages(seed.drops.id)[-1]
+                join = next(c for c in post.custom_ids() if c.startswith("dropbell:join:"))
+                answers: list[InteractionResult] = []
+
+                def inject(i: int) -> Awaitable[InteractionResult]:
+                    async def click() -> InteractionResult:
+                        result = await sb.click(fans[i], post, join, timeout=30)
+                        answers.append(result)
+                        return result
+
+                    return click()
+
+                sb.reset_request_counts()
+                joins = await measure(inject, n, concurrency)
+                requests = sb.request_counts()
+                await asyncio.sleep(4)  # let the coalesced count edit land
+                edits = sb.world.messages_by_id[post.id].edits
+        print(f"join_burst: {n:,} distinct fans, {concurrency} in flight, bot in its own process")
+        print_comparison("join (dropbell)", [joins], floor)
+        return report(joins, floor[0], answers, database, n, requests, edits)
+
+
+def report(
+    joins: Figures,
+    floor: Figures,
+    answers: list[InteractionResult],
+    database: Path,
+    n: int,
+    requests: Counter[str],
+    edits: int,
+) -> bool:
+    places = sorted(int(m.group(1)) for a in answers if (m := PLACE.search(a.content)))
+    with sqlite3.connect(database) as connection:
+        stored = connection.execute(
+            "SELECT count(*), count(DISTINCT user_id) FROM waitlist_entries"
+        )
+        entries, distinct = stored.fetchone()
+    callbacks = sum(count for route, count in requests.items() if route.endswith("/callback"))
+    others = (
+        ", ".join(
+            f"{route} x{count}"
+            for route, count in requests.items()
+            if not route.endswith("/callback")
+        )
+        or "none"
+    )
+    ratio = joins.per_second / floor.per_second if floor.per_second else 0.0
+    checks = {
+        f"database holds exactly {n:,} entries ({entries:,}, {distinct:,} distinct fans)": (
+            entries == distinct == n
+        ),
+        "answered places are exactly 1..N": places == list(range(1, n + 1)),
+        f"interaction responses: {callbacks:,} (one per join); other REST calls: {others}": (
+            callbacks == n and sum(requests.values()) - callbacks <= edits
+        ),
+        f"announcement count edits: {edits} (coalesced, not one per join)": edits < n / 10,
+        f"ratio to floor {ratio:.2f} >= 0.5": ratio >= 0.5,
+        f"p99 {joins.p99_ms:.1f} ms <= 100 ms": joins.p99_ms <= 100,
+    }
+    for label, ok in checks.items():
+        print(f"  [{'ok' if ok else 'MISSED'}] {label}")
+    return all(checks.values())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000, help="distinct fans (10,000)")
+    parser.add_argument("--concurrency", type=int, default=32, help="in flight (32)")
+    parser.add_argument("--floor-n", type=int, default=3_000, help="/ping interactions (3,000)")
+    args = parser.parse_args(argv)
+    ok = asyncio.run(run(args.n, args.concurrency, args.floor_n))
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
