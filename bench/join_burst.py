@@ -9,12 +9,12 @@ Targets on a 2-core machine: ratio >= 0.5 and p99 <= 100 ms.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 import asyncio
 import re
 import sqlite3
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
