@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from bot.errors import UserError
 from bot.localtime import utcnow
@@ -78,6 +78,33 @@ class JoinBatcher:
             self._worker = None
 
 
+# Built once: on the hot path, constructing statements costs more than SQLite running them.
+_entries = waitlist_entries.c
+_DROPS = select(drops).where(drops.c.id.in_(bindparam("drop_ids", expanding=True)))
+# Two plain INs use the (drop_id, user_id) index; a row-value IN would scan the table.
+_EXISTING = select(_entries.id, _entries.drop_id, _entries.user_id).where(
+    _entries.drop_id.in_(bindparam("drop_ids", expanding=True)),
+    _entries.user_id.in_(bindparam("user_ids", expanding=True)),
+)
+_INSERT = waitlist_entries.insert().returning(
+    _entries.id, _entries.drop_id, _entries.user_id, sort_by_parameter_order=True
+)
+_ahead = waitlist_entries.alias("ahead")
+# The line from a given entry on, plus how many stand before it: every place in one query.
+_LINE_FROM = (
+    select(
+        _entries.id,
+        select(func.count())
+        .select_from(_ahead)
+        .where(_ahead.c.drop_id == bindparam("drop_id"), _ahead.c.id < bindparam("lowest"))
+        .scalar_subquery()
+        .label("before"),
+    )
+    .where(_entries.drop_id == bindparam("drop_id"), _entries.id >= bindparam("lowest"))
+    .order_by(_entries.id)
+)
+
+
 def write_batch(
     batch: list[JoinRequest], connection: Connection
 ) -> list[tuple[Drop, Place] | BaseException]:
@@ -85,16 +112,13 @@ def write_batch(
     from cogs.drops.service import Drop, Place, unmet_requirement
 
     now = utcnow()
-    drop_rows = connection.execute(
-        select(drops).where(drops.c.id.in_({request.drop_id for request in batch}))
-    )
-    by_id = {row.id: Drop.from_row(row) for row in drop_rows}
     keys = {(request.drop_id, request.user_id) for request in batch}
-    # Two plain INs use the (drop_id, user_id) index; a row-value IN would scan the table.
+    drop_ids = sorted({drop_id for drop_id, _ in keys})
+    by_id = {
+        row.id: Drop.from_row(row) for row in connection.execute(_DROPS, {"drop_ids": drop_ids})
+    }
     existing = connection.execute(
-        select(waitlist_entries.c.id, waitlist_entries.c.drop_id, waitlist_entries.c.user_id)
-        .where(waitlist_entries.c.drop_id.in_({drop_id for drop_id, _ in keys}))
-        .where(waitlist_entries.c.user_id.in_({user_id for _, user_id in keys}))
+        _EXISTING, {"drop_ids": drop_ids, "user_ids": sorted({user for _, user in keys})}
     )
     entry_ids: dict[tuple[int, int], int] = {
         (row.drop_id, row.user_id): row.id for row in existing if (row.drop_id, row.user_id) in keys
@@ -112,7 +136,6 @@ def write_batch(
             )
         elif key in entry_ids:
             outcomes.append(None)  # joined before (or earlier in this batch): say where
-
         elif not drop.is_open:
             outcomes.append(UserError(f"**{drop.name}** is {drop.status}; its waitlist is closed."))
         elif (refusal := unmet_requirement(drop, request.member, now)) is not None:
@@ -130,16 +153,7 @@ def write_batch(
                 }
             )
     if new_rows:
-        inserted = connection.execute(
-            waitlist_entries.insert().returning(
-                waitlist_entries.c.id,
-                waitlist_entries.c.drop_id,
-                waitlist_entries.c.user_id,
-                sort_by_parameter_order=True,
-            ),
-            new_rows,
-        )
-        for row in inserted:
+        for row in connection.execute(_INSERT, new_rows):
             entry_ids[(row.drop_id, row.user_id)] = row.id
 
     places = _places(connection, {key: entry_ids[key] for key in keys if key in entry_ids})
@@ -159,28 +173,16 @@ def write_batch(
 def _places(
     connection: Connection, entry_ids: dict[tuple[int, int], int]
 ) -> dict[tuple[int, int], tuple[int, int]]:
-    """(place, total) for each (drop, user) given its entry id; one pass per drop."""
+    """(place, total) for each (drop, user) given its entry id; one query per drop."""
     by_drop: dict[int, list[int]] = defaultdict(list)
     for (drop_id, _), entry_id in entry_ids.items():
         by_drop[drop_id].append(entry_id)
     rank: dict[int, int] = {}
     totals: dict[int, int] = {}
     for drop_id, ids in by_drop.items():
-        lowest = min(ids)
-        before = connection.scalar(
-            select(func.count()).where(
-                waitlist_entries.c.drop_id == drop_id, waitlist_entries.c.id < lowest
-            )
-        )
-        later = (
-            connection.scalars(
-                select(waitlist_entries.c.id)
-                .where(waitlist_entries.c.drop_id == drop_id, waitlist_entries.c.id >= lowest)
-                .order_by(waitlist_entries.c.id)
-            )
-        ).all()
-        base = int(before or 0)
-        for index, entry_id in enumerate(later, start=1):
-            rank[entry_id] = base + index
-        totals[drop_id] = base + len(later)
+        line = connection.execute(_LINE_FROM, {"drop_id": drop_id, "lowest": min(ids)}).all()
+        base = line[0].before
+        for index, row in enumerate(line, start=1):
+            rank[row.id] = base + index
+        totals[drop_id] = base + len(line)
     return {key: (rank[entry_id], totals[key[0]]) for key, entry_id in entry_ids.items()}
