@@ -27,7 +27,7 @@ from cogs.schedule.store import FAILED, PENDING, SENT, SKIPPED, Delivery, Schedu
 log = logging.getLogger("dropbell.schedule.dm")
 
 DEFAULT_GLOBAL_LIMIT = 50.0
-DEFAULT_SHARE = 0.9
+DEFAULT_SHARE = 0.95
 MAX_ATTEMPTS = 5
 RETRY_DELAY = 5.0
 

@@ -1,0 +1,197 @@
+"""reminder_fanout: 1,000 opted-in fans, a global limit of L requests/s; every reminder arrives?
+
+``python -m bench.reminder_fanout`` writes a drop, N reminder opt-ins (some fans with closed
+DMs) and its opening reminder (due a few seconds after start) into a fresh database, sets the
+sandbox's global limit to L requests/s, starts dropbell in its own process and times the
+fan-out: from the reminder's due time to the last DM. The floor is the requests the fan-out
+needs (open a DM channel + send, per fan; a closed-DM fan's send is refused once) divided by
+L. Prints the time against that floor, 429s met, failures and lost reminders, beside the
+framework floor (/ping through the same sandbox in the same run).
+Target: <= 1.15x the floor and 0 lost reminders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bench.bot_process import dropbell_process
+from bench.floor import Figures, floor_figures, ping_bot_process, print_floor
+from bench.schedule_precision import prepare_database
+from bot.localtime import utcnow
+from cogs.drops.service import DropService, DropSpec
+from cogs.schedule.store import ScheduleStore
+from sandbox import Sandbox, seed_demo_world
+from storage.tables import reminder_optins
+
+DM_MARKER = re.compile(r"dropbell · ref R(\d+)\b")
+START_DELAY = 6.0
+
+
+async def write_drop(
+    path: Path, guild_id: int, manager_id: int, channel_id: int, fans: list[int], due: datetime
+) -> int:
+    database = await prepare_database(path)
+    try:
+        drops = DropService(database)
+        drop = await drops.create(
+            guild_id,
+            manager_id,
+            DropSpec("Fan-out Tee", due, "UTC", 100, channel_id=channel_id),
+        )
+        now = utcnow()
+        async with database.write() as connection:
+            await connection.execute(
+                reminder_optins.insert(),
+                [
+                    {"drop_id": drop.id, "user_id": fan, "guild_id": guild_id, "created_at": now}
+                    for fan in fans
+                ],
+            )
+        await ScheduleStore(database).insert(
+            guild_id=guild_id,
+            kind="reminder",
+            drop_id=drop.id,
+            channel_id=channel_id,
+            due_at=due,
+            offset_seconds=0,
+        )
+        return drop.id
+    finally:
+        await database.dispose()
+
+
+async def measure_floor(sb: Sandbox, n: int) -> Figures:
+    async with ping_bot_process(sb):
+        await floor_figures(sb, min(200, n), 1)
+        return await floor_figures(sb, n, 1)
+
+
+async def run(n: int, limit: int, closed: int, floor_n: int) -> bool:
+    with tempfile.TemporaryDirectory(prefix="dropbell-bench-") as folder:
+        path = Path(folder) / "bench.db"
+        async with Sandbox() as sb:
+            seed = seed_demo_world(sb, fans=0)
+            floor = await measure_floor(sb, floor_n)
+            fans = [sb.create_member(seed.guild.id, f"fan{i}") for i in range(n)]
+            bystanders = [sb.create_member(seed.guild.id, f"quiet{i}") for i in range(20)]
+            for fan in fans[:closed]:
+                sb.close_dms(fan.id)
+            due = utcnow() + timedelta(seconds=START_DELAY)
+            await write_drop(
+                path,
+                seed.guild.id,
+                seed.manager.id,
+                seed.drops.id,
+                [fan.id for fan in fans],
+                due,
+            )
+            reachable = fans[closed:]
+            async with dropbell_process(sb, path, seed.guild.id, log=Path(folder) / "bot.log"):
+                sb.global_rate_limit(limit)
+                sb.reset_request_counts()
+                limited_before = sb.stats["429"]
+                deadline = time.monotonic() + START_DELAY + 3 * (2 * n / limit) + 30
+                while time.monotonic() < deadline:
+                    if all(sb.dms(fan.id) for fan in reachable) and done(path, n):
+                        break
+                    await asyncio.sleep(0.2)
+                await asyncio.sleep(1.0)
+                limited = sb.stats["429"] - limited_before
+                requests = sb.request_counts()
+                sb.global_rate_limit(None)
+            received = {fan.id: len(sb.dms(fan.id)) for fan in reachable}
+            last = max(
+                (message.created_at for fan in reachable for message in sb.dms(fan.id)),
+                default=due,
+            )
+            extra = sum(len(sb.dms(member.id)) for member in bystanders + fans[:closed])
+        return report(n, limit, closed, due, last, received, extra, limited, requests, floor, path)
+
+
+def done(path: Path, n: int) -> bool:
+    with sqlite3.connect(path) as connection:
+        (open_count,) = connection.execute(
+            "SELECT count(*) FROM reminder_deliveries WHERE state IN ('pending', 'sending')"
+        ).fetchone()
+        (total,) = connection.execute("SELECT count(*) FROM reminder_deliveries").fetchone()
+    return total == n and open_count == 0
+
+
+def report(
+    n: int,
+    limit: int,
+    closed: int,
+    due: datetime,
+    last: datetime,
+    received: dict[int, int],
+    extra: int,
+    limited: int,
+    requests: dict[str, int],
+    floor: Figures,
+    path: Path,
+) -> bool:
+    # Per fan: open the DM channel, then send (refused once for a closed-DM fan, never again).
+    needed = 2 * n
+    floor_seconds = needed / limit
+    seconds = (last - due).total_seconds()
+    made = sum(
+        count
+        for route, count in requests.items()
+        if route in ("POST /users/@me/channels", "POST /channels/{channel_id}/messages")
+    )
+    with sqlite3.connect(path) as connection:
+        states = dict(
+            connection.execute("SELECT state, count(*) FROM reminder_deliveries GROUP BY state")
+        )
+    lost = sum(1 for count in received.values() if count == 0)
+    doubled = sum(1 for count in received.values() if count > 1)
+    ratio = seconds / floor_seconds if floor_seconds else float("nan")
+    print(
+        f"reminder_fanout: {n:,} opted-in fans ({closed} with closed DMs), global limit "
+        f"{limit} requests/s, bot in its own process"
+    )
+    print_floor([floor])
+    print(
+        f"  fan-out: {seconds:.2f} s from due time to last DM; floor {needed:,} requests / "
+        f"{limit}/s = {floor_seconds:.2f} s; ratio {ratio:.3f}x"
+    )
+    print(
+        f"  DM requests made: {made:,}; 429s met: {limited}; delivery states: {states}; "
+        f"lost: {lost}; duplicated: {doubled}; DMs to others: {extra}"
+    )
+    checks = {
+        f"time {ratio:.3f}x floor <= 1.15x": ratio <= 1.15,
+        f"0 lost reminders ({lost} lost, {doubled} duplicated)": lost == 0 and doubled == 0,
+        f"closed-DM fans recorded unreachable ({states.get('unreachable', 0)}/{closed})": (
+            states.get("unreachable", 0) == closed
+        ),
+        f"no DM to anyone who did not opt in or is unreachable ({extra})": extra == 0,
+        f"failures: {states.get('failed', 0)}": states.get("failed", 0) == 0,
+    }
+    for label, ok in checks.items():
+        print(f"  [{'ok' if ok else 'MISSED'}] {label}")
+    return all(checks.values())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000, help="opted-in fans (1,000)")
+    parser.add_argument("--limit", type=int, default=50, help="global requests/s (50)")
+    parser.add_argument("--closed", type=int, default=10, help="fans with closed DMs (10)")
+    parser.add_argument("--floor-n", type=int, default=1000, help="/ping interactions (1,000)")
+    args = parser.parse_args(argv)
+    ok = asyncio.run(run(args.n, args.limit, args.closed, args.floor_n))
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
