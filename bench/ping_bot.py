@@ -13,7 +13,7 @@ import logging
 import discord
 from discord import app_commands
 
-from sandbox.client import loopback_connector, point_discord_at
+from bot.endpoints import loopback_connector, point_discord_at
 
 
 class PingBot(discord.Client):

@@ -55,5 +55,18 @@ class LoopbackOnlyResolver(aiohttp.abc.AbstractResolver):
         return None
 
 
+class LoopbackOnlyConnector(aiohttp.TCPConnector):
+    """Refuses every host but loopback, IP literals included (they skip the resolver)."""
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+        if req.url.host not in LOOPBACK_HOSTS:
+            raise aiohttp.ClientConnectionError(f"refusing to connect to {req.url.host!r}")
+        return await super().connect(req, traces, timeout)
+
+
 def loopback_connector() -> aiohttp.TCPConnector:
-    return aiohttp.TCPConnector(resolver=LoopbackOnlyResolver(), limit=0)
+    """For ``connector=`` of a discord.py client: it can reach 127.0.0.1 and nothing else.
+
+    ``limit=0`` like discord.py's own default: no cap on concurrent connections.
+    """
+    return LoopbackOnlyConnector(limit=0, resolver=LoopbackOnlyResolver())

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from bot.endpoints import loopback_connector, point_discord_at
 from sandbox import Sandbox, SeedInfo, seed_demo_world
-from sandbox.client import loopback_connector, point_discord_at
 
 from .barebot import BareBot
 

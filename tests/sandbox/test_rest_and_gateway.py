@@ -9,8 +9,8 @@ import aiohttp
 import discord
 import pytest
 
+from bot.endpoints import loopback_connector
 from sandbox import Sandbox
-from sandbox.client import loopback_connector
 from sandbox.world import BOT_DEFAULT, MANAGE_EVENTS
 
 from .barebot import BareBot
