@@ -1,0 +1,94 @@
+"""Exactly once across a real ``kill -9`` and a graceful SIGTERM: dropbell as a child process."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+from bot.localtime import utcnow
+from cogs.schedule.store import ScheduleStore
+from sandbox import Sandbox
+from storage.engine import Database
+from storage.migrate import upgrade
+from tests.e2e.test_schedule import markers
+from tests.harness import BotProcess, Community, wait_for
+
+POSTS = 16
+
+
+async def write_posts(
+    database_path: Path, community: Community, first_in: float, spread: float
+) -> list[int]:
+    database = Database(f"sqlite+aiosqlite:///{database_path}")
+    await upgrade(database)
+    store = ScheduleStore(database)
+    first = utcnow() + timedelta(seconds=first_in)
+    ids = []
+    try:
+        for i in range(POSTS):
+            row = await store.insert(
+                guild_id=community.guild.id,
+                kind="announcement",
+                channel_id=community.drops.id,
+                due_at=first + timedelta(seconds=spread * i / (POSTS - 1)),
+                message=f"Post {i}",
+                timezone="UTC",
+            )
+            ids.append(row.id)
+    finally:
+        await database.dispose()
+    return ids
+
+
+async def started(sandbox: Sandbox, process: BotProcess, identifies: int) -> None:
+    process.start()
+    await wait_for(lambda: sandbox.stats["identifies"] > identifies, 20, "the bot to connect")
+
+
+def states(database_path: Path) -> Counter[str]:
+    with sqlite3.connect(database_path) as connection:
+        return Counter(
+            state for (state,) in connection.execute("SELECT state FROM scheduled_sends")
+        )
+
+
+async def test_kill_9_while_posts_are_due_then_restart_posts_each_once(
+    sandbox: Sandbox, community: Community, database_path: Path, tmp_path: Path
+) -> None:
+    ids = await write_posts(database_path, community, first_in=2.5, spread=2.0)
+    process = BotProcess(sandbox, database_path, community.guild.id, tmp_path / "bot.log")
+    await started(sandbox, process, sandbox.stats["identifies"])
+    await wait_for(lambda: markers(sandbox.messages(community.drops.id)), 15, "the first posts")
+    process.kill()  # SIGKILL: no clean-up of any kind
+    before = markers(sandbox.messages(community.drops.id))
+    assert 0 < len(before) < POSTS, "the kill should land while posts are still due"
+
+    await started(sandbox, process, sandbox.stats["identifies"])
+    try:
+        await wait_for(
+            lambda: set(markers(sandbox.messages(community.drops.id))) == set(ids),
+            15,
+            "every post after the restart",
+        )
+        await asyncio.sleep(1.0)
+    finally:
+        assert await asyncio.to_thread(process.terminate) == 0, process.output()
+    counts = Counter(markers(sandbox.messages(community.drops.id)))
+    assert counts == Counter({send_id: 1 for send_id in ids}), process.output()
+    assert states(database_path) == Counter({"sent": POSTS})
+
+
+async def test_sigterm_exits_zero_and_leaves_unsent_rows_pending(
+    sandbox: Sandbox, community: Community, database_path: Path, tmp_path: Path
+) -> None:
+    await write_posts(database_path, community, first_in=120, spread=10)
+    process = BotProcess(sandbox, database_path, community.guild.id, tmp_path / "bot.log")
+    await started(sandbox, process, sandbox.stats["identifies"])
+    await sandbox.wait_for_bot()
+    await asyncio.sleep(0.5)
+    assert await asyncio.to_thread(process.terminate) == 0, process.output()
+    assert states(database_path) == Counter({"pending": POSTS})
+    assert markers(sandbox.messages(community.drops.id)) == []
