@@ -466,3 +466,20 @@ async def rows_in_file(database_path: Path) -> list[ScheduledSend]:
     async with database, database.read() as connection:
         found = (await connection.execute(select(scheduled_sends))).all()
     return [ScheduledSend.from_row(row) for row in found]
+
+
+async def test_demo_hook_compressed_countdown(
+    sandbox: Sandbox, community: Community, bot: Dropbell
+) -> None:
+    from cogs.schedule.demo import compressed_countdown
+
+    fan = community.fans[0]
+    drop_id = await _opt_in(sandbox, community, bot, [fan])
+    starts_at = await compressed_countdown(
+        bot, community.guild.id, drop_id, opens_in=2.5, countdowns=(1.5,), reminders=(1.0, 0.0)
+    )
+    await wait_for(lambda: len(sandbox.dms(fan.id)) == 2, 6, "both reminders")
+    posts = [m.content for m in sandbox.messages(community.drops.id) if MARKER.search(m.content)]
+    assert len(posts) == 2 and "to go" in posts[0] and "is open now" in posts[1]
+    drop = await bot.drop_service.get_any(drop_id)
+    assert drop is not None and drop.status == "live" and drop.starts_at == starts_at
