@@ -20,10 +20,10 @@ class SeedInfo:
     fans: list[Member] = field(default_factory=list)
 
 
-def seed_demo_world(sb: Sandbox, fans: int = 5) -> SeedInfo:
+def seed_demo_world(sb: Sandbox, fans: int = 5, name: str = "Sandbox Server") -> SeedInfo:
     """One guild "Sandbox Server": #general, #drops, a Manager role (Manage Server), a manager
     and ``fans`` fans with a spread of account ages and join dates."""
-    guild = sb.create_guild("Sandbox Server")
+    guild = sb.create_guild(name)
     general = sb.world.channels[guild.channel_ids[0]]
     drops = sb.create_channel(guild.id, "drops")
     manager_role = sb.create_role(guild.id, "Manager", permissions=MANAGE_GUILD)

@@ -8,44 +8,25 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import discord
 
 from bot.bot import Dropbell
 from bot.config import Settings
 from bot.endpoints import loopback_connector
 from bot.runner import built_bot
-from sandbox import Channel, Guild, Member, Role, Sandbox
+from sandbox import Sandbox, SeedInfo, seed_demo_world
 
 TOKEN = "sandbox-token-for-tests"
 REPO = Path(__file__).resolve().parent.parent
 
 
-@dataclass
-class Community:
-    """A server with a drops channel, a manager and fans, as most tests need."""
-
-    guild: Guild
-    drops: Channel
-    general: Channel
-    manager_role: Role
-    manager: Member
-    fans: list[Member] = field(default_factory=list)
+# A server with #general, #drops, a manager and fans, as most tests need.
+Community = SeedInfo
 
 
 def build_community(sb: Sandbox, name: str = "Night Moth Club", fans: int = 5) -> Community:
-    guild = sb.create_guild(name)
-    general = sb.world.channels[guild.channel_ids[0]]
-    drops = sb.create_channel(guild.id, "drops")
-    manager_role = sb.create_role(
-        guild.id, "Manager", permissions=discord.Permissions(manage_guild=True).value
-    )
-    manager = sb.create_member(guild.id, "manager", roles=[manager_role.id])
-    members = [sb.create_member(guild.id, f"fan{i}") for i in range(fans)]
-    return Community(guild, drops, general, manager_role, manager, members)
+    return seed_demo_world(sb, fans=fans, name=name)
 
 
 def settings_for(sb: Sandbox, database_path: Path, dev_guild_id: int | None) -> Settings:
