@@ -135,7 +135,10 @@ async def _script(sb: Sandbox, database: Path, fan_count: int, out: Printer) -> 
             f"{time.perf_counter() - started:.2f}s"
         )
         try:
-            summary = await _drops_and_waitlists(sb, seed, newcomer, ping_role, out)
+            summary, drop_id, reminded = await _drops_and_waitlists(
+                sb, seed, newcomer, ping_role, out
+            )
+            summary += await _countdown_and_announcements(sb, seed, bot, drop_id, reminded, out)
         finally:
             await bot.close()
             with contextlib.suppress(Exception):
@@ -150,7 +153,7 @@ async def _script(sb: Sandbox, database: Path, fan_count: int, out: Printer) -> 
 
 async def _drops_and_waitlists(
     sb: Sandbox, seed: Any, newcomer: Any, ping_role: Any, out: Printer
-) -> list[str]:
+) -> tuple[list[str], int, list[Any]]:
     manager, fans = seed.manager, seed.fans
     opens_at = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%d 18:00")
 
@@ -262,12 +265,96 @@ async def _drops_and_waitlists(
     if not counted():
         raise RuntimeError(f"the announcement never showed {expected} waiting")
 
+    drop_id = int(join_id.rsplit(":", 1)[1])
+    return (
+        [
+            f"fans: {len(fans)} joined, {len(leavers)} left, {len(reminded)} asked for reminders",
+            f"waitlist: {expected} in CSV order 1..{expected} (export rows: {len(csv_lines) - 1})",
+            f"joins: {len(fans) / join_seconds:,.0f}/s, latency p50 "
+            f"{statistics.median(latencies):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms",
+            f"REST calls during the join burst: {rest_calls} for {len(fans)} joins "
+            f"(announcement edits: {latest.edits})",
+            f"announcement shows “{expected:,} waiting”; one role ping (@{ping_role.name})",
+        ],
+        drop_id,
+        reminded,
+    )
+
+
+async def _countdown_and_announcements(
+    sb: Sandbox, seed: Any, bot: Any, drop_id: int, reminded: list[Any], out: Printer
+) -> list[str]:
+    from cogs.schedule.demo import compressed_countdown
+
+    out.heading("A countdown compressed into seconds")
+    closed = reminded[-1]
+    sb.close_dms(closed.id)
+    out.say(f"    ({closed.name} has closed DMs; {len(reminded)} fans asked for reminders)")
+    posts_before = len(sb.messages(seed.drops.id))
+    started = time.perf_counter()
+    await compressed_countdown(
+        bot, seed.guild.id, drop_id, opens_in=6.0, countdowns=(4.0, 2.0), reminders=(3.0, 0.0)
+    )
+    out.say(
+        "    opening in 6 s: countdown posts at 4 s and 2 s, reminder DMs at 3 s and at opening"
+    )
+
+    def opened() -> bool:
+        return any(
+            "live" in message_text(m).lower() or "open" in message_text(m).lower()
+            for m in sb.messages(seed.drops.id)[posts_before + 2 :]
+        )
+
+    reachable = [fan for fan in reminded if fan.id != closed.id]
+
+    def all_dms_in() -> bool:
+        return all(len(sb.dms(fan.id)) >= 2 for fan in reachable)
+
+    for _ in range(300):
+        if opened() and all_dms_in():
+            break
+        await asyncio.sleep(0.1)
+    new_posts = sb.messages(seed.drops.id)[posts_before:]
+    for message in new_posts:
+        seconds = (message.created_at.timestamp() - time.time()) + (time.perf_counter() - started)
+        out.post(f"drops (+{seconds:.1f}s)", message)
+    if reachable:
+        dm = sb.dms(reachable[0].id)
+        out.post(f"DM to {reachable[0].name}", dm[0])
+    unreachable = len(await bot.schedule_service.store.unreachable())
+    out.say(
+        f"    DMs to {closed.name}: {len(sb.dms(closed.id))} (recorded unreachable, not retried)"
+    )
+    drop = await bot.drop_service.get_any(drop_id)
+    if not (opened() and all_dms_in()) or drop is None or drop.status != "live":
+        raise RuntimeError("the compressed countdown did not complete")
+    for _ in range(50):  # the announcement follows by a coalesced edit
+        if "(open now)" in message_text(sb.world.messages_by_id[drop.message_id or 0]):
+            break
+        await asyncio.sleep(0.1)
+    out.post("drops (the announcement now)", sb.world.messages_by_id[drop.message_id or 0])
+
+    out.heading("Scheduled announcements")
+    manager = seed.manager
+    local = (datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%d 18:00")
+    preview = await sb.slash(
+        manager,
+        "announce schedule",
+        {
+            "channel": seed.general,
+            "message": "Restock of the Night Moth Tee this Friday!",
+            "at": local,
+            "timezone": "Europe/Berlin",
+            "repeat": "weekly",
+        },
+    )
+    out.answer("manager", "/announce schedule (weekly)", preview)
+    assert preview.message is not None
+    confirm = next(c for c in preview.message.custom_ids() if ":confirm:" in c)
+    out.answer("manager", "Confirm", await sb.click(manager, preview.message, confirm))
+    out.answer("manager", "/announce list", await sb.slash(manager, "announce list"))
+    dm_count = sum(len(sb.dms(fan.id)) for fan in reminded)
     return [
-        f"fans: {len(fans)} joined, {len(leavers)} left, {len(reminded)} asked for reminders",
-        f"waitlist: {expected} in CSV order 1..{expected} (export rows: {len(csv_lines) - 1})",
-        f"joins: {len(fans) / join_seconds:,.0f}/s, latency p50 "
-        f"{statistics.median(latencies):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms",
-        f"REST calls during the join burst: {rest_calls} for {len(fans)} joins "
-        f"(announcement edits: {latest.edits})",
-        f"announcement shows “{expected:,} waiting”; one role ping (@{ping_role.name})",
+        f"countdown: {len(new_posts)} posts in #drops, drop now {drop.status}; "
+        f"{dm_count} reminder DMs to {len(reachable)} fans, {unreachable} fan unreachable",
     ]

@@ -42,7 +42,8 @@ def requirements_text(drop: Drop) -> str | None:
 
 
 def render_embed(drop: Drop, waitlist_count: int) -> discord.Embed:
-    title = drop.name if drop.is_open else f"{drop.name} ({drop.status})"
+    suffix = {"scheduled": "", "live": " (open now)"}.get(drop.status, f" ({drop.status})")
+    title = drop.name + suffix
     embed = discord.Embed(
         title=title, description=drop.description or None, colour=STATUS_COLOURS[drop.status]
     )

@@ -38,6 +38,11 @@ class Waitlist(commands.GroupCog, group_name="waitlist", group_description="Drop
     async def cog_unload(self) -> None:
         await self.refresher.stop()
 
+    @commands.Cog.listener()
+    async def on_drop_changed(self, drop_id: int) -> None:
+        # Whoever changed the drop (an edit, the opening turning it live), the post follows.
+        self.refresher.mark(drop_id)
+
     # Shared by the slash command and the Join button: the same sentence either way.
     async def join(self, interaction: discord.Interaction[Dropbell], drop_id: int) -> None:
         guild_id = guild_id_of(interaction)

@@ -130,7 +130,7 @@ async def test_simultaneous_joins_get_different_places(
 
 async def test_join_costs_one_rest_call(sandbox: Sandbox, community: Community, bot) -> None:
     post = await create_drop(sandbox, community)
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)  # let the post-create refresh edit land first
     sandbox.reset_request_counts()
     await sandbox.click(community.fans[0], post, f"dropbell:join:{drop_id_of(post)}")
     assert sum(sandbox.request_counts().values()) == 1
@@ -277,6 +277,20 @@ async def test_edit_and_cancel_update_the_post_and_event(
     assert sandbox.scheduled_events(community.guild.id) == []
     status = await sandbox.slash(community.fans[0], "waitlist status")
     assert "was cancelled" in status.content
+
+
+async def test_the_post_follows_the_drop_going_live(
+    sandbox: Sandbox, community: Community, bot
+) -> None:
+    post = await create_drop(sandbox, community)
+    # What the scheduler does at opening time: the drop turns live and says so.
+    await bot.drop_service.mark_live(drop_id_of(post))
+    bot.dispatch("drop_changed", drop_id_of(post))
+
+    def shows_open() -> bool:
+        return sandbox.world.messages_by_id[post.id].embeds[0]["title"].endswith("(open now)")
+
+    await wait_for(shows_open, timeout=5, what="the announcement to show the drop is open")
 
 
 async def test_export_csv_has_header_and_rows(sandbox: Sandbox, community: Community, bot) -> None:
