@@ -26,6 +26,25 @@ from storage.engine import Database
 log = logging.getLogger("dropbell")
 
 EXTENSION_LOAD_TIMEOUT = 15.0
+HANDLER_GRACE_SECONDS = 5.0
+# Names discord.py gives the tasks it runs handlers in (events, app commands, buttons).
+HANDLER_TASK_PREFIXES = ("discord.py: ", "CommandTree-invoker", "discord-ui-")
+
+
+async def finish_handlers(timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for in-flight handler tasks (not this one) to end."""
+    current = asyncio.current_task()
+    running = [
+        task
+        for task in asyncio.all_tasks()
+        if task is not current
+        and not task.done()
+        and task.get_name().startswith(HANDLER_TASK_PREFIXES)
+    ]
+    if running:
+        _, late = await asyncio.wait(running, timeout=timeout)
+        if late:
+            log.warning("%d handlers were still running at shutdown", len(late))
 
 
 def discover_extensions() -> list[str]:
@@ -112,6 +131,12 @@ class Dropbell(commands.Bot):
             log.exception("extension %s failed to load and is skipped", name)
         else:
             log.debug("loaded extension %s", name)
+
+    async def close(self) -> None:
+        # discord.py does not wait for event handlers still running (a join being written, a
+        # listener syncing a schedule); let them finish, within reason, before resources go.
+        await finish_handlers(HANDLER_GRACE_SECONDS)
+        await super().close()
 
     async def on_ready(self) -> None:
         assert self.user is not None
