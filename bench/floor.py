@@ -142,6 +142,13 @@ def print_comparison(
             print(line + f" {1.0:>8.2f}", file=out)
 
 
+def print_checks(checks: dict[str, bool]) -> bool:
+    """Print each target as [ok] or [MISSED]; True if every one was met."""
+    for label, ok in checks.items():
+        print(f"  [{'ok' if ok else 'MISSED'}] {label}")
+    return all(checks.values())
+
+
 def print_floor(floor: Sequence[Figures]) -> None:
     print(HEADER)
     for fig in floor:

@@ -19,7 +19,14 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 from bench.bot_process import dropbell_process
-from bench.floor import Figures, floor_figures, measure, ping_bot_process, print_comparison
+from bench.floor import (
+    Figures,
+    floor_figures,
+    measure,
+    ping_bot_process,
+    print_checks,
+    print_comparison,
+)
 from sandbox import InteractionResult, Sandbox, seed_demo_world
 
 PLACE = re.compile(r"#(\d+) of ([\d,]+)")
@@ -107,9 +114,7 @@ def report(
         f"ratio to floor {ratio:.2f} >= 0.5": ratio >= 0.5,
         f"p99 {joins.p99_ms:.1f} ms <= 100 ms": joins.p99_ms <= 100,
     }
-    for label, ok in checks.items():
-        print(f"  [{'ok' if ok else 'MISSED'}] {label}")
-    return all(checks.values())
+    return print_checks(checks)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

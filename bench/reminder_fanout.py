@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bench.bot_process import dropbell_process
-from bench.floor import Figures, floor_figures, ping_bot_process, print_floor
+from bench.floor import Figures, floor_figures, ping_bot_process, print_checks, print_floor
 from bench.schedule_precision import prepare_database
 from bot.localtime import utcnow
 from cogs.drops.service import DropService, DropSpec
@@ -177,9 +177,7 @@ def report(
         f"no DM to anyone who did not opt in or is unreachable ({extra})": extra == 0,
         f"failures: {states.get('failed', 0)}": states.get("failed", 0) == 0,
     }
-    for label, ok in checks.items():
-        print(f"  [{'ok' if ok else 'MISSED'}] {label}")
-    return all(checks.values())
+    return print_checks(checks)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bench.bot_process import dropbell_process
-from bench.floor import Figures, floor_figures, ping_bot_process, print_floor
+from bench.floor import Figures, floor_figures, ping_bot_process, print_checks, print_floor
 from bot.localtime import utcnow
 from cogs.schedule.store import ScheduleStore
 from sandbox import Sandbox, seed_demo_world
@@ -153,9 +153,7 @@ def report(
         f"p99 lateness {p99:.1f} ms <= 250 ms": p99 <= 250,
         f"no post early (min {min(lateness or [0]):.1f} ms)": min(lateness or [0]) >= -5,
     }
-    for label, ok in checks.items():
-        print(f"  [{'ok' if ok else 'MISSED'}] {label}")
-    return all(checks.values())
+    return print_checks(checks)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
