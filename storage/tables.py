@@ -165,6 +165,7 @@ reminder_deliveries = Table(
         "send_id", Integer, ForeignKey("scheduled_sends.id", ondelete="CASCADE"), nullable=False
     ),
     Column("drop_id", Integer, ForeignKey("drops.id", ondelete="CASCADE"), nullable=False),
+    Column("guild_id", BigInteger, nullable=False),
     Column("user_id", BigInteger, nullable=False),
     # pending -> sending -> sent, or unreachable, skipped, failed, uncertain
     Column("state", String(12), nullable=False),

@@ -254,6 +254,7 @@ class ScheduleStore:
                 {
                     "send_id": send_id,
                     "drop_id": claimed.drop_id,
+                    "guild_id": claimed.guild_id,
                     "user_id": user_id,
                     "state": PENDING,
                     "created_at": now,

@@ -9,10 +9,14 @@ from pathlib import Path
 
 import discord
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection
 
 from sandbox import Sandbox
 from storage.engine import Database
 from storage.migrate import current_revision, head_revision, upgrade
+from storage.tables import metadata
 from tests.harness import TOKEN, BotProcess, Community, InProcessBot, settings_for, wait_for
 
 
@@ -98,6 +102,17 @@ async def test_migrations_from_empty_on_a_real_file(tmp_path: Path) -> None:
             journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
     assert {"guild_settings", "drops", "waitlist_entries"} <= tables
     assert journal == "wal"
+
+
+async def test_migrations_build_exactly_the_tables_in_code(tmp_path: Path) -> None:
+    def differences(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+    async with Database(f"sqlite+aiosqlite:///{tmp_path / 'compare.db'}") as database:
+        await upgrade(database)
+        async with database.read() as connection:
+            assert await connection.run_sync(differences) == []
 
 
 async def test_persistent_button_works_after_the_bot_process_restarts(

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("send_id", sa.Integer(), nullable=False),
         sa.Column("drop_id", sa.Integer(), nullable=False),
+        sa.Column("guild_id", sa.BigInteger(), nullable=False),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("state", sa.String(12), nullable=False),
         sa.Column("message_id", sa.BigInteger(), nullable=True),
