@@ -45,3 +45,4 @@ def setup_logging(level: int = logging.INFO, secrets: list[str] | None = None) -
     root.setLevel(level)
     # Per-request chatter from discord.py is noise at INFO.
     logging.getLogger("discord.http").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
