@@ -9,6 +9,7 @@ from pathlib import Path
 
 import discord
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
@@ -166,3 +167,41 @@ async def test_second_start_on_the_same_file_keeps_state(
         assert settings.announce_channel_id == community.drops.id
     finally:
         await runner.stop()
+
+
+async def test_acknowledged_joins_survive_kill_9(
+    sandbox: Sandbox, community: Community, database_path: Path, tmp_path: Path
+) -> None:
+    process = BotProcess(sandbox, database_path, community.guild.id, tmp_path / "bot.log")
+    process.start()
+    try:
+        await sandbox.wait_for_bot(timeout=30)
+        created = await sandbox.slash(
+            community.manager,
+            "drop create",
+            {
+                "name": "Crash Tee",
+                "starts_at": "2031-06-01 12:00",
+                "timezone": "UTC",
+                "stock": 5,
+                "channel": community.drops,
+            },
+            timeout=10,
+        )
+        await created.wait_followup(timeout=10)
+        post = sandbox.messages(community.drops.id)[-1]
+        join = next(c for c in post.custom_ids() if c.startswith("dropbell:join:"))
+        fans = [sandbox.create_member(community.guild.id, f"crash{i}") for i in range(60)]
+        answers = await asyncio.gather(
+            *(sandbox.click(fan, post, join, timeout=10) for fan in fans)
+        )
+        process.kill()  # the instant the last fan has their answer: no clean shutdown
+    finally:
+        if process.process and process.process.poll() is None:
+            process.kill()
+    assert all(answer.content.startswith("You're #") for answer in answers)
+    engine = sa.create_engine(f"sqlite:///{database_path}")
+    with engine.connect() as connection:
+        stored = set(connection.scalars(sa.text("SELECT user_id FROM waitlist_entries")))
+    engine.dispose()
+    assert stored == {fan.id for fan in fans}
