@@ -86,9 +86,9 @@ _EXISTING = select(_entries.id, _entries.drop_id, _entries.user_id).where(
     _entries.drop_id.in_(bindparam("drop_ids", expanding=True)),
     _entries.user_id.in_(bindparam("user_ids", expanding=True)),
 )
-_INSERT = waitlist_entries.insert().returning(
-    _entries.id, _entries.drop_id, _entries.user_id, sort_by_parameter_order=True
-)
+# Rows come back matched by (drop_id, user_id), so no order is needed: that lets SQLAlchemy
+# send one multi-row INSERT ... RETURNING instead of one INSERT per row.
+_INSERT = waitlist_entries.insert().returning(_entries.id, _entries.drop_id, _entries.user_id)
 _ahead = waitlist_entries.alias("ahead")
 # The line from a given entry on, plus how many stand before it: every place in one query.
 _LINE_FROM = (

@@ -130,9 +130,15 @@ class ScheduleService:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._boot is not None and not self._boot.done():
-            self._boot.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._boot
+            # Let recovery finish rather than cancel it mid-query: a cancelled database call
+            # leaves its driver thread answering a loop that may be gone. Cancel only if stuck.
+            _, stuck = await asyncio.wait({self._boot}, timeout=STOP_TIMEOUT)
+            if stuck:
+                self._boot.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._boot
+        if self._boot is not None and self._boot.done() and not self._boot.cancelled():
+            self._boot.exception()  # a failure was logged by _recover; don't warn about it again
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=STOP_TIMEOUT)
         await self.dm_queue.stop()

@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.bot import Dropbell, discover_extensions
 from bot.config import Settings
 from storage.engine import Database
+from storage.migrate import upgrade
 
 
 def test_every_extension_has_setup() -> None:
@@ -22,6 +23,7 @@ def test_every_extension_has_setup() -> None:
 async def test_commands_load_without_duplicates(tmp_path: Path) -> None:
     settings = Settings(discord={"token": "t"}, database={"url": "sqlite+aiosqlite:///x.db"})
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'structure.db'}")
+    await upgrade(database)  # as setup_hook does before loading cogs
     import httpx
 
     async with httpx.AsyncClient() as client:
