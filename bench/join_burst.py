@@ -27,9 +27,10 @@ from bench.floor import (
     print_checks,
     print_comparison,
 )
-from sandbox import InteractionResult, Sandbox, seed_demo_world
+from sandbox import InteractionResult, Message, Sandbox, SeedInfo, seed_demo_world
 
 PLACE = re.compile(r"#(\d+) of ([\d,]+)")
+WARM_UP = 300
 
 
 async def run(n: int, concurrency: int, floor_n: int) -> bool:
@@ -38,25 +39,17 @@ async def run(n: int, concurrency: int, floor_n: int) -> bool:
         async with Sandbox() as sb:
             seed = seed_demo_world(sb, fans=0)
             async with ping_bot_process(sb):
-                await floor_figures(sb, min(300, floor_n), concurrency)  # warm-up
+                await floor_figures(sb, WARM_UP, concurrency)  # warm-up
                 floor = [await floor_figures(sb, floor_n, concurrency)]
             fans = [sb.create_member(seed.guild.id, f"fan{i}") for i in range(n)]
+            early = [sb.create_member(seed.guild.id, f"early{i}") for i in range(WARM_UP)]
             async with dropbell_process(sb, database, seed.guild.id, log=Path(folder) / "bot.log"):
-                created = await sb.slash(
-                    seed.manager,
-                    "drop create",
-                    {
-                        "name": "Bench Tee",
-                        "starts_at": "2031-01-01 12:00",
-                        "timezone": "UTC",
-                        "stock": n,
-                        "channel": seed.drops,
-                    },
-                    timeout=30,
+                # The same warm-up the floor had, on a drop of its own.
+                warm_post, warm_join = await announce(sb, seed, "Warm-up Tee", WARM_UP)
+                await measure(
+                    lambda i: sb.click(early[i], warm_post, warm_join), WARM_UP, concurrency
                 )
-                await created.wait_followup(timeout=30)
-                post = sb.messages(seed.drops.id)[-1]
-                join = next(c for c in post.custom_ids() if c.startswith("dropbell:join:"))
+                post, join = await announce(sb, seed, "Bench Tee", n)
                 answers: list[InteractionResult] = []
 
                 def inject(i: int) -> Awaitable[InteractionResult]:
@@ -75,6 +68,25 @@ async def run(n: int, concurrency: int, floor_n: int) -> bool:
         print(f"join_burst: {n:,} distinct fans, {concurrency} in flight, bot in its own process")
         print_comparison("join (dropbell)", [joins], floor)
         return report(joins, floor[0], answers, database, n, requests, edits)
+
+
+async def announce(sb: Sandbox, seed: SeedInfo, name: str, stock: int) -> tuple[Message, str]:
+    """Create a drop through /drop create; its announcement and Join custom_id."""
+    created = await sb.slash(
+        seed.manager,
+        "drop create",
+        {
+            "name": name,
+            "starts_at": "2031-01-01 12:00",
+            "timezone": "UTC",
+            "stock": stock,
+            "channel": seed.drops,
+        },
+        timeout=30,
+    )
+    await created.wait_followup(timeout=30)
+    post = sb.messages(seed.drops.id)[-1]
+    return post, next(c for c in post.custom_ids() if c.startswith("dropbell:join:"))
 
 
 def report(
