@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from bench.floor import end_process
 from sandbox import Sandbox
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -47,12 +48,6 @@ async def dropbell_process(
         await sb.wait_for_bot(timeout=timeout)
         yield process
     finally:
-        if process.returncode is None:
-            process.terminate()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(process.wait(), 15)
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await end_process(process, grace=15)
         if out is not None:
             out.close()

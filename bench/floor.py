@@ -93,13 +93,18 @@ async def ping_bot_process(sb: Sandbox, *, timeout: float = 30.0) -> AsyncIterat
             raise RuntimeError("the ping bot connected without syncing /ping")
         yield
     finally:
-        if proc.returncode is None:
-            proc.terminate()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), 5)
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await end_process(proc, grace=5)
+
+
+async def end_process(proc: asyncio.subprocess.Process, *, grace: float) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``grace`` seconds."""
+    if proc.returncode is None:
+        proc.terminate()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), grace)
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
 
 
 async def floor_figures(sb: Sandbox, n: int, concurrency: int) -> Figures:

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from bot.bot import Dropbell
 from bot.config import Settings
 from bot.endpoints import loopback_connector
 from bot.runner import built_bot
-from sandbox import Sandbox, SeedInfo, seed_demo_world
+from sandbox import Message, Sandbox, SeedInfo, seed_demo_world
 
 TOKEN = "sandbox-token-for-tests"
 REPO = Path(__file__).resolve().parent.parent
@@ -27,6 +28,39 @@ Community = SeedInfo
 
 def build_community(sb: Sandbox, name: str = "Night Moth Club", fans: int = 5) -> Community:
     return seed_demo_world(sb, fans=fans, name=name)
+
+
+BERLIN_SOON = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%d 18:00")
+
+
+def drop_options(name: str = "Night Moth Tee", **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "starts_at": BERLIN_SOON,
+        "timezone": "Europe/Berlin",
+        "stock": 100,
+        **extra,
+    }
+
+
+async def create_drop(
+    sb: Sandbox, community: Community, timeout: float = 5.0, **extra: Any
+) -> Message:
+    """``/drop create`` by the manager into #drops; returns the announcement."""
+    result = await sb.slash(
+        community.manager,
+        "drop create",
+        drop_options(channel=community.drops, **extra),
+        timeout=timeout,
+    )
+    followup = await result.wait_followup(timeout=timeout)
+    assert "is announced" in followup.content, followup.content
+    return sb.messages(community.drops.id)[-1]
+
+
+def drop_id_of(announcement: Message) -> int:
+    join = next(cid for cid in announcement.custom_ids() if cid.startswith("dropbell:join:"))
+    return int(join.rsplit(":", 1)[1])
 
 
 def settings_for(sb: Sandbox, database_path: Path, dev_guild_id: int | None) -> Settings:

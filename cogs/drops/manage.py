@@ -16,7 +16,7 @@ from bot import localtime
 from bot.errors import UserError
 from bot.managers import require_manager
 from cogs.drops.announcement import AnnouncementRefresher, post_announcement, render_embed
-from cogs.drops.options import drop_autocomplete, drop_service, guild_id_of
+from cogs.drops.options import drop_autocomplete, drop_service, guild_id_of, resolve_drop
 from cogs.drops.service import Drop, DropSpec
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ class DropCommands(commands.GroupCog, group_name="drop", group_description="Mana
         clear_required_role: bool = False,
     ) -> None:
         service = drop_service(interaction)
-        found = await service.resolve(guild_id_of(interaction), drop)
+        found = await resolve_drop(interaction, drop)
         changes: dict[str, Any] = {}
         if starts_at is not None or timezone is not None:
             zone_name = (timezone or found.timezone).strip()
@@ -247,7 +247,7 @@ class DropCommands(commands.GroupCog, group_name="drop", group_description="Mana
     @app_commands.autocomplete(drop=drop_autocomplete)
     async def cancel(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
         service = drop_service(interaction)
-        found = await service.resolve(guild_id_of(interaction), drop)
+        found = await resolve_drop(interaction, drop)
         cancelled = await service.cancel(found.guild_id, found.id)
         await interaction.response.defer(ephemeral=True, thinking=True)
         note = await self._sync_post_and_event(interaction.guild, cancelled)
@@ -284,7 +284,7 @@ class DropCommands(commands.GroupCog, group_name="drop", group_description="Mana
     @app_commands.autocomplete(drop=drop_autocomplete)
     async def show(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
         service = drop_service(interaction)
-        found = await service.resolve(guild_id_of(interaction), drop)
+        found = await resolve_drop(interaction, drop)
         embed = render_embed(found, await service.waitlist_count(found.id))
         if found.channel_id and found.message_id and found.guild_id:
             link = (
@@ -300,7 +300,7 @@ class DropCommands(commands.GroupCog, group_name="drop", group_description="Mana
     @app_commands.autocomplete(drop=drop_autocomplete)
     async def export(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
         service = drop_service(interaction)
-        found = await service.resolve(guild_id_of(interaction), drop)
+        found = await resolve_drop(interaction, drop)
         _, rows = await service.export(found.guild_id, found.id)
         buffer = io.StringIO()
         writer = csv.writer(buffer)

@@ -9,7 +9,7 @@ from discord import app_commands
 
 from bot.errors import UserError
 from bot.localtime import format_local
-from cogs.drops.service import DropService, Member
+from cogs.drops.service import Drop, DropService, Member
 
 
 def drop_service(interaction: discord.Interaction[Any]) -> DropService:
@@ -29,6 +29,11 @@ async def drop_autocomplete(
         label = f"{drop.name} · {drop.status} · {format_local(drop.starts_at, drop.timezone)}"
         choices.append(app_commands.Choice(name=label[:100], value=str(drop.id)))
     return choices
+
+
+async def resolve_drop(interaction: discord.Interaction[Any], typed: str) -> Drop:
+    """The drop a ``drop`` option names, in the server the command came from."""
+    return await drop_service(interaction).resolve(guild_id_of(interaction), typed)
 
 
 def guild_id_of(interaction: discord.Interaction[Any]) -> int:

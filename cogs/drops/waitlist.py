@@ -10,7 +10,13 @@ from discord.ext import commands
 
 from bot.localtime import discord_timestamp
 from cogs.drops.announcement import AnnouncementRefresher
-from cogs.drops.options import drop_autocomplete, drop_service, guild_id_of, member_facts
+from cogs.drops.options import (
+    drop_autocomplete,
+    drop_service,
+    guild_id_of,
+    member_facts,
+    resolve_drop,
+)
 from cogs.drops.service import Drop, Place
 
 if TYPE_CHECKING:
@@ -76,7 +82,7 @@ class Waitlist(commands.GroupCog, group_name="waitlist", group_description="Drop
     @app_commands.describe(drop="The drop to join")
     @app_commands.autocomplete(drop=drop_autocomplete)
     async def join_command(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
-        found = await drop_service(interaction).resolve(guild_id_of(interaction), drop)
+        found = await resolve_drop(interaction, drop)
         await self.join(interaction, found.id)
 
     @app_commands.command(name="leave", description="Leave a drop's waitlist")
@@ -84,7 +90,7 @@ class Waitlist(commands.GroupCog, group_name="waitlist", group_description="Drop
     @app_commands.autocomplete(drop=drop_autocomplete)
     async def leave(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
         service = drop_service(interaction)
-        found = await service.resolve(guild_id_of(interaction), drop)
+        found = await resolve_drop(interaction, drop)
         left = await service.leave(found.guild_id, found.id, interaction.user.id)
         await interaction.response.send_message(
             f"You've left the waitlist for **{left.name}**. You can join again any time "

@@ -12,34 +12,18 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from sandbox import Message, Sandbox
-from tests.harness import Community, InProcessBot, build_community, settings_for, wait_for
-
-BERLIN_SOON = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%d 18:00")
-
-
-def drop_options(name: str = "Night Moth Tee", **extra: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "starts_at": BERLIN_SOON,
-        "timezone": "Europe/Berlin",
-        "stock": 100,
-        **extra,
-    }
-
-
-async def create_drop(sb: Sandbox, community: Community, **extra: Any) -> Message:
-    result = await sb.slash(
-        community.manager, "drop create", drop_options(channel=community.drops, **extra)
-    )
-    followup = await result.wait_followup()
-    assert "is announced" in followup.content, followup.content
-    return sb.messages(community.drops.id)[-1]
-
-
-def drop_id_of(announcement: Message) -> int:
-    join = next(cid for cid in announcement.custom_ids() if cid.startswith("dropbell:join:"))
-    return int(join.rsplit(":", 1)[1])
+from sandbox import Sandbox
+from tests.harness import (
+    BERLIN_SOON,
+    Community,
+    InProcessBot,
+    build_community,
+    create_drop,
+    drop_id_of,
+    drop_options,
+    settings_for,
+    wait_for,
+)
 
 
 def count_rows(database_path: Path, table: str) -> int:

@@ -18,7 +18,16 @@ from sandbox import Sandbox
 from storage.engine import Database
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.tables import metadata
-from tests.harness import TOKEN, BotProcess, Community, InProcessBot, settings_for, wait_for
+from tests.harness import (
+    TOKEN,
+    BotProcess,
+    Community,
+    InProcessBot,
+    create_drop,
+    drop_id_of,
+    settings_for,
+    wait_for,
+)
 
 
 async def test_a_failing_command_gives_one_sentence_with_an_error_id(
@@ -123,21 +132,8 @@ async def test_persistent_button_works_after_the_bot_process_restarts(
     process.start()
     try:
         await sandbox.wait_for_bot(timeout=30)
-        created = await sandbox.slash(
-            community.manager,
-            "drop create",
-            {
-                "name": "Restart Tee",
-                "starts_at": "2031-06-01 12:00",
-                "timezone": "UTC",
-                "stock": 5,
-                "channel": community.drops,
-            },
-            timeout=10,
-        )
-        await created.wait_followup(timeout=10)
-        post = sandbox.messages(community.drops.id)[-1]
-        join = next(c for c in post.custom_ids() if c.startswith("dropbell:join:"))
+        post = await create_drop(sandbox, community, timeout=10, name="Restart Tee")
+        join = f"dropbell:join:{drop_id_of(post)}"
         process.kill()  # kill -9: no goodbye to the gateway
         identifies = sandbox.stats["identifies"]
         process.start()
@@ -176,21 +172,8 @@ async def test_acknowledged_joins_survive_kill_9(
     process.start()
     try:
         await sandbox.wait_for_bot(timeout=30)
-        created = await sandbox.slash(
-            community.manager,
-            "drop create",
-            {
-                "name": "Crash Tee",
-                "starts_at": "2031-06-01 12:00",
-                "timezone": "UTC",
-                "stock": 5,
-                "channel": community.drops,
-            },
-            timeout=10,
-        )
-        await created.wait_followup(timeout=10)
-        post = sandbox.messages(community.drops.id)[-1]
-        join = next(c for c in post.custom_ids() if c.startswith("dropbell:join:"))
+        post = await create_drop(sandbox, community, timeout=10, name="Crash Tee")
+        join = f"dropbell:join:{drop_id_of(post)}"
         fans = [sandbox.create_member(community.guild.id, f"crash{i}") for i in range(60)]
         answers = await asyncio.gather(
             *(sandbox.click(fan, post, join, timeout=10) for fan in fans)
