@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from sandbox import Sandbox
+from sandbox.world import BOT_DEFAULT, MANAGE_EVENTS
 from tests.harness import (
     BERLIN_SOON,
     Community,
@@ -334,3 +335,30 @@ async def test_join_button_works_after_restart(
     await bot_runner.start()
     answer = await sandbox.click(community.fans[0], post, f"dropbell:join:{drop_id_of(post)}")
     assert answer.content.startswith("You're #1 of 1 for **Night Moth Tee**")
+
+
+async def test_without_manage_events_the_drop_is_still_created_and_the_manager_told(
+    sandbox: Sandbox, community: Community, bot, database_path: Path
+) -> None:
+    sandbox.set_bot_permissions(community.guild.id, BOT_DEFAULT & ~MANAGE_EVENTS)
+    result = await sandbox.slash(
+        community.manager, "drop create", drop_options(channel=community.drops)
+    )
+    followup = await result.wait_followup()
+    assert "is announced" in followup.content
+    assert "Manage Events" in followup.content
+    assert sandbox.scheduled_events(community.guild.id) == []
+    assert count_rows(database_path, "drops") == 1
+
+
+async def test_show_gives_the_manager_the_drop_and_its_post(
+    sandbox: Sandbox, community: Community, bot
+) -> None:
+    post = await create_drop(sandbox, community, product="tee-black-m")
+    await sandbox.click(community.fans[0], post, f"dropbell:join:{drop_id_of(post)}")
+    shown = await sandbox.slash(community.manager, "drop show", {"drop": "Night Moth Tee"})
+    assert shown.ephemeral
+    fields = {field["name"]: field["value"] for field in shown.embeds[0]["fields"]}
+    assert fields["Waitlist"] == "1 waiting"
+    assert fields["Product"] == "tee-black-m"
+    assert fields["Announcement"].endswith(f"/{community.drops.id}/{post.id}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import sys
 from pathlib import Path
 
 import discord
@@ -19,6 +21,7 @@ from storage.engine import Database
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.tables import metadata
 from tests.harness import (
+    REPO,
     TOKEN,
     BotProcess,
     Community,
@@ -188,3 +191,23 @@ async def test_acknowledged_joins_survive_kill_9(
         stored = set(connection.scalars(sa.text("SELECT user_id FROM waitlist_entries")))
     engine.dispose()
     assert stored == {fan.id for fan in fans}
+
+
+async def test_dropbell_sync_publishes_the_commands(
+    sandbox: Sandbox, community: Community, database_path: Path
+) -> None:
+    env = {
+        **BotProcess(sandbox, database_path, community.guild.id, database_path).env,
+        "DROPBELL_DISCORD__DEV_GUILD_ID": "",
+    }
+    env.pop("DROPBELL_DISCORD__DEV_GUILD_ID")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "sync", "--config", os.devnull,
+        cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    published = {command["name"] for command in sandbox.commands()}
+    assert {"dropbell", "drop", "waitlist", "announce"} <= published
+    assert f"synced {len(published)} commands to all servers" in out.decode()
+    assert TOKEN not in out.decode() + err.decode()
