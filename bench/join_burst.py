@@ -101,7 +101,8 @@ def report(
     places = sorted(int(m.group(1)) for a in answers if (m := PLACE.search(a.content)))
     with sqlite3.connect(database) as connection:
         stored = connection.execute(
-            "SELECT count(*), count(DISTINCT user_id) FROM waitlist_entries"
+            "SELECT count(*), count(DISTINCT user_id) FROM waitlist_entries "
+            "WHERE drop_id = (SELECT id FROM drops WHERE name = 'Bench Tee')"
         )
         entries, distinct = stored.fetchone()
     callbacks = sum(count for route, count in requests.items() if route.endswith("/callback"))
