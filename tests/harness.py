@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,17 @@ class BotProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    @contextlib.asynccontextmanager
+    async def running(self, sb: Sandbox) -> AsyncIterator[BotProcess]:
+        """Started and connected; killed on the way out if a test left it running."""
+        self.start()
+        try:
+            await sb.wait_for_bot(timeout=30)
+            yield self
+        finally:
+            if self.process and self.process.poll() is None:
+                self.kill()
 
 
 async def wait_for(predicate: Any, timeout: float = 5.0, what: str = "condition") -> None:

@@ -132,9 +132,7 @@ async def test_persistent_button_works_after_the_bot_process_restarts(
     sandbox: Sandbox, community: Community, database_path: Path, tmp_path: Path
 ) -> None:
     process = BotProcess(sandbox, database_path, community.guild.id, tmp_path / "bot.log")
-    process.start()
-    try:
-        await sandbox.wait_for_bot(timeout=30)
+    async with process.running(sandbox):
         post = await create_drop(sandbox, community, timeout=10, name="Restart Tee")
         join = f"dropbell:join:{drop_id_of(post)}"
         process.kill()  # kill -9: no goodbye to the gateway
@@ -145,9 +143,6 @@ async def test_persistent_button_works_after_the_bot_process_restarts(
         answer = await sandbox.click(community.fans[0], post, join, timeout=10)
         assert answer.content.startswith("You're #1 of 1 for **Restart Tee**")
         assert process.terminate() == 0  # SIGTERM is a clean exit
-    finally:
-        if process.process and process.process.poll() is None:
-            process.kill()
     assert TOKEN not in process.output()
 
 
@@ -172,9 +167,7 @@ async def test_acknowledged_joins_survive_kill_9(
     sandbox: Sandbox, community: Community, database_path: Path, tmp_path: Path
 ) -> None:
     process = BotProcess(sandbox, database_path, community.guild.id, tmp_path / "bot.log")
-    process.start()
-    try:
-        await sandbox.wait_for_bot(timeout=30)
+    async with process.running(sandbox):
         post = await create_drop(sandbox, community, timeout=10, name="Crash Tee")
         join = f"dropbell:join:{drop_id_of(post)}"
         fans = [sandbox.create_member(community.guild.id, f"crash{i}") for i in range(60)]
@@ -182,9 +175,6 @@ async def test_acknowledged_joins_survive_kill_9(
             *(sandbox.click(fan, post, join, timeout=10) for fan in fans)
         )
         process.kill()  # the instant the last fan has their answer: no clean shutdown
-    finally:
-        if process.process and process.process.poll() is None:
-            process.kill()
     assert all(answer.content.startswith("You're #") for answer in answers)
     engine = sa.create_engine(f"sqlite:///{database_path}")
     with engine.connect() as connection:
