@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from sandbox import InteractionResult, Sandbox, seed_demo_world
+from services.stats import percentile
 
 Inject = Callable[[int], Awaitable[InteractionResult]]
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,13 +34,6 @@ class Figures:
     p50_ms: float
     p99_ms: float
     errors: int = 0
-
-
-def _percentile(sorted_values: Sequence[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index]
 
 
 async def measure(inject: Inject, n: int, concurrency: int) -> Figures:
@@ -71,8 +65,8 @@ async def measure(inject: Inject, n: int, concurrency: int) -> Figures:
         concurrency=concurrency,
         seconds=seconds,
         per_second=len(latencies) / seconds if seconds else 0.0,
-        p50_ms=_percentile(latencies, 0.50) * 1000,
-        p99_ms=_percentile(latencies, 0.99) * 1000,
+        p50_ms=percentile(latencies, 0.50) * 1000,
+        p99_ms=percentile(latencies, 0.99) * 1000,
         errors=errors,
     )
 

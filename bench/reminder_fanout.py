@@ -26,10 +26,12 @@ from pathlib import Path
 from bench.bot_process import dropbell_process
 from bench.floor import Figures, floor_figures, ping_bot_process, print_checks, print_floor
 from bench.schedule_precision import prepare_database
-from bot.localtime import utcnow
-from cogs.drops.service import DropService, DropSpec
-from cogs.schedule.store import ScheduleStore
 from sandbox import Sandbox, seed_demo_world
+from services.drops.rules import DropSpec
+from services.drops.service import DropService
+from services.events import DropEvents
+from services.localtime import utcnow
+from storage.schedule import SendStore
 from storage.tables import reminder_optins
 
 DM_MARKER = re.compile(r"dropbell · ref R(\d+)\b")
@@ -41,7 +43,7 @@ async def write_drop(
 ) -> int:
     database = await prepare_database(path)
     try:
-        drops = DropService(database)
+        drops = DropService(database, DropEvents())
         drop = await drops.create(
             guild_id,
             manager_id,
@@ -56,7 +58,7 @@ async def write_drop(
                     for fan in fans
                 ],
             )
-        await ScheduleStore(database).insert(
+        await SendStore(database).insert(
             guild_id=guild_id,
             kind="reminder",
             drop_id=drop.id,

@@ -23,21 +23,15 @@ from pathlib import Path
 
 from bench.bot_process import dropbell_process
 from bench.floor import Figures, floor_figures, ping_bot_process, print_checks, print_floor
-from bot.localtime import utcnow
-from cogs.schedule.store import ScheduleStore
 from sandbox import Sandbox, seed_demo_world
+from services.localtime import utcnow
+from services.stats import percentile
 from storage.engine import Database
 from storage.migrate import upgrade
+from storage.schedule import SendStore
 
 MARKER = re.compile(r"dropbell · ref S(\d+)\b")
 START_DELAY = 6.0  # seconds for the bot process to start before the first post is due
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 async def prepare_database(path: Path) -> Database:
@@ -51,7 +45,7 @@ async def write_posts(
 ) -> dict[int, datetime]:
     """N announcements due evenly over ``window`` seconds from ``first``: id -> due time."""
     database = await prepare_database(path)
-    store = ScheduleStore(database)
+    store = SendStore(database)
     due: dict[int, datetime] = {}
     try:
         for i in range(n):

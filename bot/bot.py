@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import pkgutil
 import time
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -14,12 +16,12 @@ import httpx
 from discord import app_commands
 from discord.ext import commands
 
-import cogs
 from bot import errors
-from bot.config import Settings
-from bot.managers import GuildSettingsService
-from cogs.drops.service import DropService
-from cogs.schedule.service import ScheduleService
+from bot.config import SchedulerSettings, Settings
+from bot.inflight import InFlight
+from services.registry import Services
+from services.schedule.drop_plan import Offsets
+from services.schedule.service import ScheduleConfig
 from storage import migrate
 from storage.engine import Database
 
@@ -27,36 +29,40 @@ log = logging.getLogger("dropbell")
 
 EXTENSION_LOAD_TIMEOUT = 15.0
 HANDLER_GRACE_SECONDS = 5.0
-# Names discord.py gives the tasks it runs handlers in (events, app commands, buttons).
-HANDLER_TASK_PREFIXES = ("discord.py: ", "CommandTree-invoker", "discord-ui-")
-
-
-async def finish_handlers(timeout: float) -> None:
-    """Wait up to ``timeout`` seconds for in-flight handler tasks (not this one) to end."""
-    current = asyncio.current_task()
-    running = [
-        task
-        for task in asyncio.all_tasks()
-        if task is not current
-        and not task.done()
-        and task.get_name().startswith(HANDLER_TASK_PREFIXES)
-    ]
-    if running:
-        _, late = await asyncio.wait(running, timeout=timeout)
-        if late:
-            log.warning("%d handlers were still running at shutdown", len(late))
+EXTENSIONS_PACKAGE = "cogs"
 
 
 def discover_extensions() -> list[str]:
-    """Every module or package directly under ``cogs/`` is one feature (private ones start _)."""
+    """Every module or package directly under ``cogs/`` is one feature (private ones start _).
+
+    Found by path, not imported: the bot knows its features only by their extension names.
+    """
+    spec = importlib.util.find_spec(EXTENSIONS_PACKAGE)
+    assert spec is not None and spec.submodule_search_locations is not None
     return sorted(
-        f"cogs.{module.name}"
-        for module in pkgutil.iter_modules(cogs.__path__)
+        f"{EXTENSIONS_PACKAGE}.{module.name}"
+        for module in pkgutil.iter_modules(spec.submodule_search_locations)
         if not module.name.startswith("_")
     )
 
 
+def schedule_config(settings: SchedulerSettings) -> ScheduleConfig:
+    return ScheduleConfig(
+        grace_hours=settings.grace_hours,
+        offsets=Offsets(
+            countdowns=tuple(timedelta(minutes=m) for m in settings.countdown_offsets_minutes),
+            reminders=tuple(timedelta(minutes=m) for m in settings.reminder_offsets_minutes),
+        ),
+        dm_per_second=settings.dm_per_second,
+    )
+
+
 class DropbellTree(app_commands.CommandTree["Dropbell"]):
+    async def interaction_check(self, interaction: discord.Interaction[Dropbell], /) -> bool:
+        # Runs in the task of every command (and autocomplete): shutdown waits for it.
+        interaction.client.in_flight.track_current()
+        return True
+
     async def on_error(
         self, interaction: discord.Interaction[Dropbell], error: app_commands.AppCommandError
     ) -> None:
@@ -97,12 +103,9 @@ class Dropbell(commands.Bot):
         self.http_client = http_client
         self.extension_names = discover_extensions() if extensions is None else extensions
         self.failed_extensions: dict[str, str] = {}
-        # Plain service code, shared by the cogs that are thin Discord adapters around it.
-        self.guild_settings = GuildSettingsService(database)
-        self.drop_service = DropService(database)
-        self.schedule_service = ScheduleService(
-            database, settings.scheduler, self.guild_settings, self.drop_service
-        )
+        # Plain service code, built once; the cogs are thin Discord adapters around it.
+        self.services = Services.build(database, schedule_config(settings.scheduler))
+        self.in_flight = InFlight()
         self.started_monotonic = time.monotonic()
 
     @property
@@ -133,9 +136,12 @@ class Dropbell(commands.Bot):
             log.debug("loaded extension %s", name)
 
     async def close(self) -> None:
-        # discord.py does not wait for event handlers still running (a join being written, a
-        # listener syncing a schedule); let them finish, within reason, before resources go.
-        await finish_handlers(HANDLER_GRACE_SECONDS)
+        # discord.py does not wait for handlers still running (a join being written, an edit
+        # rebuilding its schedule); let them finish, within reason, before resources go.
+        late = await self.in_flight.wait(HANDLER_GRACE_SECONDS)
+        if late:
+            log.warning("%d handlers were still running at shutdown", late)
+        await self.services.idle()
         await super().close()
 
     async def on_ready(self) -> None:

@@ -103,9 +103,19 @@ class SchedulerSettings(_Section):
         gt=0,
         description="Posts that fell due while the bot was down are still sent if this recent.",
     )
-    countdown_offsets_minutes: list[int] = Field(
+    countdown_offsets_minutes: list[float] = Field(
         default=[24 * 60, 60, 10],
         description="Countdown posts go out this many minutes before a drop opens.",
+    )
+    reminder_offsets_minutes: list[float] = Field(
+        default=[60, 0],
+        description="Reminder DMs go to opted-in fans this many minutes before opening (0: at it).",
+    )
+    dm_per_second: float = Field(
+        default=47.5,
+        gt=0,
+        le=50,
+        description="Reminder DMs per second at most (Discord allows a bot about 50 requests/s).",
     )
 
 

@@ -8,28 +8,19 @@ the traceback with a short error id, and the user gets a sentence that quotes th
 from __future__ import annotations
 
 import logging
-import secrets
 
 import discord
 from discord import app_commands
 
+from services.errors import UserError, new_error_id
+
+__all__ = ["NotManager", "UserError", "report", "sentence_for"]
+
 log = logging.getLogger("dropbell.errors")
-
-
-class UserError(Exception):
-    """A refusal meant for the person who clicked or typed: one sentence, what to do."""
-
-    def __init__(self, sentence: str) -> None:
-        super().__init__(sentence)
-        self.sentence = sentence
 
 
 class NotManager(app_commands.CheckFailure):
     """The member may not use manager commands in this server."""
-
-
-def new_error_id() -> str:
-    return secrets.token_hex(4)
 
 
 def sentence_for(error: BaseException) -> str | None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import Dropbell
-from bot.managers import manager_only
+from bot.ui import manager_only, services_of
+
+if TYPE_CHECKING:
+    from bot.bot import Dropbell
 
 
 def dropbell_version() -> str:
@@ -60,7 +63,7 @@ class Core(commands.GroupCog, group_name="dropbell", group_description="About an
         manager_role: discord.Role | None = None,
     ) -> None:
         assert interaction.guild_id is not None
-        settings = await self.bot.guild_settings.update(
+        settings = await services_of(interaction).guild_settings.update(
             interaction.guild_id,
             announce_channel_id=announce_channel.id if announce_channel else None,
             manager_role_id=manager_role.id if manager_role else None,

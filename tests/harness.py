@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,16 +65,27 @@ def drop_id_of(announcement: Message) -> int:
     return int(join.rsplit(":", 1)[1])
 
 
-def settings_for(sb: Sandbox, database_path: Path, dev_guild_id: int | None) -> Settings:
-    return Settings(
-        discord={
-            "token": TOKEN,
-            "api_base": sb.api_base,
-            "gateway_url": sb.gateway_url,
-            "dev_guild_id": dev_guild_id,
-        },
-        database={"url": f"sqlite+aiosqlite:///{database_path}"},
+def settings_for(
+    sb: Sandbox, database_path: Path, dev_guild_id: int | None, **scheduler: Any
+) -> Settings:
+    """Settings pointing the bot at the sandbox; ``scheduler`` overrides that section."""
+    return Settings.model_validate(
+        {
+            "discord": {
+                "token": TOKEN,
+                "api_base": sb.api_base,
+                "gateway_url": sb.gateway_url,
+                "dev_guild_id": dev_guild_id,
+            },
+            "database": {"url": f"sqlite+aiosqlite:///{database_path}"},
+            "scheduler": scheduler,
+        }
     )
+
+
+def seconds_before(*seconds: float) -> list[float]:
+    """Offsets for ``scheduler.*_offsets_minutes`` given in seconds (tests compress time)."""
+    return [value / 60 for value in seconds]
 
 
 class InProcessBot:
@@ -171,10 +183,22 @@ class BotProcess:
                 self.kill()
 
 
-async def wait_for(predicate: Any, timeout: float = 5.0, what: str = "condition") -> None:
+async def wait_for(
+    predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition"
+) -> None:
+    """Poll ``predicate`` (plain or async) until it holds; a TimeoutError naming ``what``.
+
+    Tests wait for the condition they need, never a fixed time, so they hold on a loaded
+    machine; ``timeout`` only bounds a failure.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not predicate():
+    while True:
+        outcome = predicate()
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        if outcome:
+            return
         if loop.time() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.02)

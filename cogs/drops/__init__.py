@@ -14,10 +14,10 @@ if TYPE_CHECKING:
 
 
 async def setup(bot: Dropbell) -> None:
-    refresher = AnnouncementRefresher(bot, bot.drop_service)
+    refresher = AnnouncementRefresher(bot, bot.services.drops)
     bot.add_dynamic_items(*DYNAMIC_ITEMS)
     await bot.add_cog(DropCommands(bot, refresher))
-    await bot.add_cog(Waitlist(bot, refresher))
+    await bot.add_cog(Waitlist())
 
 
 async def teardown(bot: Dropbell) -> None:

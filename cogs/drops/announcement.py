@@ -10,23 +10,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import discord
+from discord.ext import commands
 
-from bot.localtime import discord_timestamp, format_local
-from cogs.drops.service import ALLOCATIONS, Drop, DropService
-
-if TYPE_CHECKING:
-    from bot.bot import Dropbell
+from bot.ui import view_of
+from cogs.drops.buttons import JoinButton, RemindButton
+from services import metrics
+from services.drops.rules import ALLOCATIONS
+from services.drops.service import DropService
+from services.localtime import discord_timestamp, format_local
+from storage.drops import Drop
+from storage.states import DropStatus
 
 log = logging.getLogger("dropbell.drops")
 
 STATUS_COLOURS = {
-    "scheduled": discord.Colour.blurple(),
-    "live": discord.Colour.green(),
-    "closed": discord.Colour.dark_grey(),
-    "cancelled": discord.Colour.red(),
+    DropStatus.SCHEDULED: discord.Colour.blurple(),
+    DropStatus.LIVE: discord.Colour.green(),
+    DropStatus.CLOSED: discord.Colour.dark_grey(),
+    DropStatus.CANCELLED: discord.Colour.red(),
 }
 
 
@@ -42,7 +47,9 @@ def requirements_text(drop: Drop) -> str | None:
 
 
 def render_embed(drop: Drop, waitlist_count: int) -> discord.Embed:
-    suffix = {"scheduled": "", "live": " (open now)"}.get(drop.status, f" ({drop.status})")
+    suffix = {DropStatus.SCHEDULED: "", DropStatus.LIVE: " (open now)"}.get(
+        drop.status, f" ({drop.status})"
+    )
     title = drop.name + suffix
     embed = discord.Embed(
         title=title, description=drop.description or None, colour=STATUS_COLOURS[drop.status]
@@ -65,7 +72,7 @@ def render_embed(drop: Drop, waitlist_count: int) -> discord.Embed:
     requirements = requirements_text(drop)
     if requirements:
         embed.add_field(name="Who can join", value=requirements, inline=False)
-    if drop.status == "cancelled":
+    if drop.status == DropStatus.CANCELLED:
         embed.add_field(name="Cancelled", value="This drop was cancelled.", inline=False)
     if drop.image_url:
         embed.set_image(url=drop.image_url)
@@ -76,36 +83,42 @@ def render_embed(drop: Drop, waitlist_count: int) -> discord.Embed:
 
 
 def render_view(drop: Drop) -> discord.ui.View:
-    # Imported here: the buttons module needs the cog, which needs this module.
-    from cogs.drops.buttons import JoinButton, RemindButton
-
-    view = discord.ui.View(timeout=None)
-    for button in (JoinButton(drop.id), RemindButton(drop.id)):
-        button.item.disabled = not drop.is_open
-        view.add_item(button)
-    return view
+    buttons = (JoinButton(drop_id=drop.id), RemindButton(drop_id=drop.id))
+    return view_of(*buttons, disabled=not drop.is_open)
 
 
 class AnnouncementRefresher:
     """Coalesces waitlist-count edits: at most one edit per drop every ``interval`` seconds."""
 
-    def __init__(self, bot: Dropbell, service: DropService, interval: float = 3.0) -> None:
+    def __init__(self, bot: commands.Bot, service: DropService, interval: float = 3.0) -> None:
         self.bot = bot
         self.service = service
         self.interval = interval
         self._dirty: set[int] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.edits = 0
+        self._unsubscribe: list[Callable[[], None]] = []
 
     def mark(self, drop_id: int) -> None:
         self._dirty.add(drop_id)
         self._wake.set()
 
+    async def _drop_changed(self, drop_id: int) -> None:
+        self.mark(drop_id)
+
     def start(self) -> None:
+        # The post follows whoever changed the drop or its line (a join, an edit, the opening).
+        events = self.service.events
+        self._unsubscribe = [
+            events.on_drop_changed(self._drop_changed),
+            events.on_waitlist_changed(self.mark),
+        ]
         self._task = asyncio.create_task(self._run(), name="dropbell-announcement-refresher")
 
     async def stop(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -138,7 +151,7 @@ class AnnouncementRefresher:
             drop.message_id
         )
         await message.edit(embed=render_embed(drop, count), view=render_view(drop))
-        self.edits += 1
+        metrics.ANNOUNCEMENT_EDITS.inc()
 
 
 async def post_announcement(

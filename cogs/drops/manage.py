@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 from datetime import timedelta
@@ -10,14 +9,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
-from bot import localtime
 from bot.errors import UserError
-from bot.managers import require_manager
+from bot.ui import ManagerCog, guild_id_of, services_of
+from cogs._options import timezone_autocomplete
 from cogs.drops.announcement import AnnouncementRefresher, post_announcement, render_embed
-from cogs.drops.options import drop_autocomplete, drop_service, guild_id_of, resolve_drop
-from cogs.drops.service import Drop, DropSpec
+from cogs.drops.export import waitlist_csv
+from cogs.drops.options import drop_autocomplete, resolve_drop
+from services import localtime
+from services.drops.rules import DropSpec
+from storage.drops import Drop
 
 if TYPE_CHECKING:
     from bot.bot import Dropbell
@@ -25,26 +26,19 @@ if TYPE_CHECKING:
 log = logging.getLogger("dropbell.drops")
 
 Allocation = Literal["waitlist-order", "raffle", "collectors-first"]
-EXPORT_HEADER = ("place", "user_id", "display_name", "joined_at_utc", "reminder_opt_in")
 EVENT_LENGTH = timedelta(hours=1)
 
 
-async def timezone_autocomplete(
-    interaction: discord.Interaction[Any], current: str
-) -> list[app_commands.Choice[str]]:
-    return [app_commands.Choice(name=name, value=name) for name in localtime.suggest_zones(current)]
-
-
-@app_commands.guild_only()
-@app_commands.default_permissions(manage_guild=True)
-class DropCommands(commands.GroupCog, group_name="drop", group_description="Manage drops"):
+class DropCommands(ManagerCog, group_name="drop", group_description="Manage drops"):
     def __init__(self, bot: Dropbell, refresher: AnnouncementRefresher) -> None:
         self.bot = bot
         self.refresher = refresher
 
-    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        # Discord's default permissions only hide the command; check on every call.
-        return await require_manager(interaction)
+    async def cog_load(self) -> None:
+        self.refresher.start()
+
+    async def cog_unload(self) -> None:
+        await self.refresher.stop()
 
     @app_commands.command(name="create", description="Announce a new drop")
     @app_commands.describe(
@@ -102,7 +96,7 @@ class DropCommands(commands.GroupCog, group_name="drop", group_description="Mana
             min_account_age_days=min_account_age_days,
             min_member_days=min_member_days,
         )
-        service = drop_service(interaction)
+        service = services_of(interaction).drops
         drop = await service.create(guild_id, interaction.user.id, spec)
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
@@ -114,10 +108,9 @@ class DropCommands(commands.GroupCog, group_name="drop", group_description="Mana
                 "Send Messages and Embed Links there, then try again. Nothing was created."
             ) from error
         event_id, event_note = await self._create_event(interaction.guild, drop)
-        await service.record_announcement(
+        await service.announced(
             drop.id, channel_id=target.id, message_id=message.id, event_id=event_id
         )
-        self.bot.dispatch("drop_changed", drop.id)
         await interaction.followup.send(
             f"**{drop.name}** is announced in <#{target.id}>: opens "
             f"{localtime.discord_timestamp(drop.starts_at, 'F')}, {drop.stock:,} in stock."
@@ -130,7 +123,7 @@ class DropCommands(commands.GroupCog, group_name="drop", group_description="Mana
     ) -> discord.TextChannel | discord.PartialMessageable:
         if channel is not None:
             return channel
-        settings = await self.bot.guild_settings.get(guild_id_of(interaction))
+        settings = await services_of(interaction).guild_settings.get(guild_id_of(interaction))
         if settings.announce_channel_id is None:
             raise UserError(
                 "Where should I announce it? Pick a channel, or set a default with "
@@ -192,7 +185,6 @@ class DropCommands(commands.GroupCog, group_name="drop", group_description="Mana
         min_member_days: int | None = None,
         clear_required_role: bool = False,
     ) -> None:
-        service = drop_service(interaction)
         found = await resolve_drop(interaction, drop)
         changes: dict[str, Any] = {}
         if starts_at is not None or timezone is not None:
@@ -207,17 +199,14 @@ class DropCommands(commands.GroupCog, group_name="drop", group_description="Mana
             ("min_member_days", min_member_days),
         ):
             if value is not None:
-                if isinstance(value, int) and key != "stock" and value < 0:
-                    raise UserError(f"{key} cannot be negative; use 0 for none.")
                 changes[key] = value
         if required_role is not None:
             changes["required_role_id"] = required_role.id
         elif clear_required_role:
             changes["required_role_id"] = None
-        updated = await service.update(found.guild_id, found.id, **changes)
+        updated = await services_of(interaction).drops.update(found.guild_id, found.id, **changes)
         await interaction.response.defer(ephemeral=True, thinking=True)
         note = await self._sync_post_and_event(interaction.guild, updated)
-        self.bot.dispatch("drop_changed", updated.id)
         await interaction.followup.send(f"**{updated.name}** is updated.{note}", ephemeral=True)
 
     async def _sync_post_and_event(self, guild: discord.Guild | None, drop: Drop) -> str:
@@ -246,12 +235,10 @@ class DropCommands(commands.GroupCog, group_name="drop", group_description="Mana
     @app_commands.describe(drop="The drop to cancel")
     @app_commands.autocomplete(drop=drop_autocomplete)
     async def cancel(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
-        service = drop_service(interaction)
         found = await resolve_drop(interaction, drop)
-        cancelled = await service.cancel(found.guild_id, found.id)
+        cancelled = await services_of(interaction).drops.cancel(found.guild_id, found.id)
         await interaction.response.defer(ephemeral=True, thinking=True)
         note = await self._sync_post_and_event(interaction.guild, cancelled)
-        self.bot.dispatch("drop_changed", cancelled.id)
         await interaction.followup.send(
             f"**{cancelled.name}** is cancelled. Its post shows it and waitlisted fans see it in "
             f"/waitlist status (no DMs are sent).{note}",
@@ -260,7 +247,7 @@ class DropCommands(commands.GroupCog, group_name="drop", group_description="Mana
 
     @app_commands.command(name="list", description="This server's drops")
     async def list_drops(self, interaction: discord.Interaction[Dropbell]) -> None:
-        service = drop_service(interaction)
+        service = services_of(interaction).drops
         found = await service.drops(guild_id_of(interaction))
         if not found:
             await interaction.response.send_message(
@@ -283,7 +270,7 @@ class DropCommands(commands.GroupCog, group_name="drop", group_description="Mana
     @app_commands.describe(drop="The drop to show")
     @app_commands.autocomplete(drop=drop_autocomplete)
     async def show(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
-        service = drop_service(interaction)
+        service = services_of(interaction).drops
         found = await resolve_drop(interaction, drop)
         embed = render_embed(found, await service.waitlist_count(found.id))
         if found.channel_id and found.message_id and found.guild_id:
@@ -299,26 +286,12 @@ class DropCommands(commands.GroupCog, group_name="drop", group_description="Mana
     @app_commands.describe(drop="The drop to export")
     @app_commands.autocomplete(drop=drop_autocomplete)
     async def export(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
-        service = drop_service(interaction)
         found = await resolve_drop(interaction, drop)
-        _, rows = await service.export(found.guild_id, found.id)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(EXPORT_HEADER)
-        for row in rows:
-            writer.writerow(
-                (
-                    row.place,
-                    row.user_id,
-                    row.display_name,
-                    row.joined_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "yes" if row.reminders else "no",
-                )
-            )
-        data = io.BytesIO(buffer.getvalue().encode("utf-8"))
-        filename = f"waitlist-drop-{found.id}.csv"
+        _, rows = await services_of(interaction).drops.export(found.guild_id, found.id)
         await interaction.response.send_message(
             f"The waitlist for **{found.name}**: {len(rows):,} fans.",
-            file=discord.File(data, filename=filename),
+            file=discord.File(
+                io.BytesIO(waitlist_csv(rows)), filename=f"waitlist-drop-{found.id}.csv"
+            ),
             ephemeral=True,
         )

@@ -7,14 +7,10 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.errors import UserError
-from bot.localtime import format_local
-from cogs.drops.service import Drop, DropService, Member
-
-
-def drop_service(interaction: discord.Interaction[Any]) -> DropService:
-    service: DropService = interaction.client.drop_service
-    return service
+from bot.ui import guild_id_of, services_of
+from services.drops.rules import Member
+from services.localtime import format_local
+from storage.drops import Drop
 
 
 async def drop_autocomplete(
@@ -23,7 +19,7 @@ async def drop_autocomplete(
     """This server's drops by name, open ones first; the value is the drop id."""
     if interaction.guild_id is None:
         return []
-    found = await drop_service(interaction).suggest(interaction.guild_id, current)
+    found = await services_of(interaction).drops.suggest(interaction.guild_id, current)
     choices = []
     for drop in found:
         label = f"{drop.name} · {drop.status} · {format_local(drop.starts_at, drop.timezone)}"
@@ -33,13 +29,7 @@ async def drop_autocomplete(
 
 async def resolve_drop(interaction: discord.Interaction[Any], typed: str) -> Drop:
     """The drop a ``drop`` option names, in the server the command came from."""
-    return await drop_service(interaction).resolve(guild_id_of(interaction), typed)
-
-
-def guild_id_of(interaction: discord.Interaction[Any]) -> int:
-    if interaction.guild_id is None:
-        raise UserError("This only works inside a server.")
-    return interaction.guild_id
+    return await services_of(interaction).drops.resolve(guild_id_of(interaction), typed)
 
 
 def member_facts(user: discord.Member | discord.User) -> Member:

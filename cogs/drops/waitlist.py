@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.localtime import discord_timestamp
-from cogs.drops.announcement import AnnouncementRefresher
-from cogs.drops.options import (
-    drop_autocomplete,
-    drop_service,
-    guild_id_of,
-    member_facts,
-    resolve_drop,
-)
-from cogs.drops.service import Drop, Place
+from bot.ui import guild_id_of, services_of
+from cogs.drops.options import drop_autocomplete, member_facts, resolve_drop
+from services.localtime import discord_timestamp
+from storage.drops import Drop
+from storage.joins import Joined
+from storage.states import DropStatus
 
 if TYPE_CHECKING:
     from bot.bot import Dropbell
@@ -27,81 +23,64 @@ def opens(drop: Drop) -> str:
     return f"opens {discord_timestamp(drop.starts_at, 'R')}"
 
 
-def place_sentence(drop: Drop, place: Place) -> str:
-    where = f"#{place.place} of {place.total:,} for **{drop.name}** — {opens(drop)}."
-    return f"You're already on the list: {where}" if place.already else f"You're {where}"
+def place_sentence(joined: Joined) -> str:
+    drop = joined.drop
+    where = f"#{joined.place} of {joined.total:,} for **{drop.name}** — {opens(drop)}."
+    return f"You're already on the list: {where}" if joined.already else f"You're {where}"
+
+
+async def answer_join(interaction: discord.Interaction[Any], drop_id: int) -> None:
+    """A join, by slash command or button: the same sentence either way."""
+    joined = await services_of(interaction).drops.join(
+        guild_id_of(interaction),
+        drop_id,
+        interaction.user.id,
+        interaction.user.display_name,
+        member_facts(interaction.user),
+    )
+    # The one REST call of a join; the announcement count follows off the hot path.
+    await interaction.response.send_message(place_sentence(joined), ephemeral=True)
+
+
+async def answer_reminder_toggle(interaction: discord.Interaction[Any], drop_id: int) -> None:
+    drop, enabled = await services_of(interaction).drops.toggle_reminder(
+        guild_id_of(interaction), drop_id, interaction.user.id
+    )
+    sentence = (
+        f"Reminders are **on** for **{drop.name}**: I'll DM you an hour before it opens "
+        "and when it opens. Press Remind me again to turn them off."
+        if enabled
+        else f"Reminders are **off** for **{drop.name}**; you won't get DMs about it."
+    )
+    await interaction.response.send_message(sentence, ephemeral=True)
 
 
 @app_commands.guild_only()
 class Waitlist(commands.GroupCog, group_name="waitlist", group_description="Drop waitlists"):
-    def __init__(self, bot: Dropbell, refresher: AnnouncementRefresher) -> None:
-        self.bot = bot
-        self.refresher = refresher
-
-    async def cog_load(self) -> None:
-        self.refresher.start()
-
-    async def cog_unload(self) -> None:
-        await self.refresher.stop()
-
-    @commands.Cog.listener()
-    async def on_drop_changed(self, drop_id: int) -> None:
-        # Whoever changed the drop (an edit, the opening turning it live), the post follows.
-        self.refresher.mark(drop_id)
-
-    # Shared by the slash command and the Join button: the same sentence either way.
-    async def join(self, interaction: discord.Interaction[Dropbell], drop_id: int) -> None:
-        guild_id = guild_id_of(interaction)
-        drop, place = await drop_service(interaction).join(
-            guild_id,
-            drop_id,
-            interaction.user.id,
-            interaction.user.display_name,
-            member_facts(interaction.user),
-        )
-        # The one REST call of a join; the announcement count follows off the hot path.
-        await interaction.response.send_message(place_sentence(drop, place), ephemeral=True)
-        if not place.already:
-            self.refresher.mark(drop.id)
-
-    async def toggle_reminder(
-        self, interaction: discord.Interaction[Dropbell], drop_id: int
-    ) -> None:
-        drop, enabled = await drop_service(interaction).toggle_reminder(
-            guild_id_of(interaction), drop_id, interaction.user.id
-        )
-        sentence = (
-            f"Reminders are **on** for **{drop.name}**: I'll DM you an hour before it opens "
-            "and when it opens. Press Remind me again to turn them off."
-            if enabled
-            else f"Reminders are **off** for **{drop.name}**; you won't get DMs about it."
-        )
-        await interaction.response.send_message(sentence, ephemeral=True)
-
     @app_commands.command(name="join", description="Join a drop's waitlist")
     @app_commands.describe(drop="The drop to join")
     @app_commands.autocomplete(drop=drop_autocomplete)
     async def join_command(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
         found = await resolve_drop(interaction, drop)
-        await self.join(interaction, found.id)
+        await answer_join(interaction, found.id)
 
     @app_commands.command(name="leave", description="Leave a drop's waitlist")
     @app_commands.describe(drop="The drop to leave")
     @app_commands.autocomplete(drop=drop_autocomplete)
     async def leave(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
-        service = drop_service(interaction)
         found = await resolve_drop(interaction, drop)
-        left = await service.leave(found.guild_id, found.id, interaction.user.id)
+        left = await services_of(interaction).drops.leave(
+            found.guild_id, found.id, interaction.user.id
+        )
         await interaction.response.send_message(
             f"You've left the waitlist for **{left.name}**. You can join again any time "
             "(at the back of the line).",
             ephemeral=True,
         )
-        self.refresher.mark(left.id)
 
     @app_commands.command(name="status", description="Your places on this server's waitlists")
     async def status(self, interaction: discord.Interaction[Dropbell]) -> None:
-        entries = await drop_service(interaction).fan_entries(
+        entries = await services_of(interaction).drops.fan_entries(
             guild_id_of(interaction), interaction.user.id
         )
         if not entries:
@@ -113,7 +92,7 @@ class Waitlist(commands.GroupCog, group_name="waitlist", group_description="Drop
         lines = []
         for entry in entries:
             bell = " 🔔" if entry.reminders else ""
-            if entry.drop.status == "cancelled":
+            if entry.drop.status == DropStatus.CANCELLED:
                 lines.append(f"**{entry.drop.name}** was cancelled; nothing more will happen.")
             elif entry.drop.is_open:
                 lines.append(

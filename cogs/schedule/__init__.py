@@ -1,7 +1,6 @@
-"""Scheduled posts: /announce, drop countdowns and openings, reminder DMs.
+"""Scheduled posts: /announce, and the Discord side of countdowns, openings and reminder DMs.
 
-The service (``service.py``) is plain code over the ``scheduled_sends`` table; the cogs here
-only adapt Discord to it.
+The rules live in ``services.schedule``; this package only adapts Discord to them.
 """
 
 from __future__ import annotations
@@ -17,10 +16,9 @@ if TYPE_CHECKING:
 
 
 async def setup(bot: Dropbell) -> None:
-    service = bot.schedule_service
     bot.add_dynamic_items(*DYNAMIC_ITEMS)
-    await bot.add_cog(Schedule(bot, service))
-    await bot.add_cog(AnnounceCommands(bot, service))
+    await bot.add_cog(Schedule(bot))
+    await bot.add_cog(AnnounceCommands())
 
 
 async def teardown(bot: Dropbell) -> None:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
-from bot import localtime
 from bot.errors import UserError
-from bot.managers import require_manager
-from cogs.drops.manage import timezone_autocomplete
+from bot.ui import ManagerCog, guild_id_of, services_of
+from cogs._options import timezone_autocomplete
 from cogs.schedule.buttons import preview_view
-from cogs.schedule.service import ScheduleService
+from services import localtime
+from services.schedule.announcements import local_time
+from services.schedule.reports import describe
+from storage.states import SendKind
 
 if TYPE_CHECKING:
     from bot.bot import Dropbell
@@ -22,29 +23,14 @@ Repeat = Literal["daily", "weekly"]
 LIST_LIMIT = 25
 
 
-def _guild_id(interaction: discord.Interaction[Any]) -> int:
-    if interaction.guild_id is None:
-        raise UserError("This only works inside a server.")
-    return interaction.guild_id
-
-
 def _short(text: str, limit: int = 60) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-@app_commands.guild_only()
-@app_commands.default_permissions(manage_guild=True)
 class AnnounceCommands(
-    commands.GroupCog, group_name="announce", group_description="Scheduled announcements"
+    ManagerCog, group_name="announce", group_description="Scheduled announcements"
 ):
-    def __init__(self, bot: Dropbell, service: ScheduleService) -> None:
-        self.bot = bot
-        self.service = service
-
-    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        return await require_manager(interaction)
-
     @app_commands.command(name="schedule", description="Schedule an announcement")
     @app_commands.describe(
         channel="Where to post it",
@@ -64,8 +50,8 @@ class AnnounceCommands(
         repeat: Repeat | None = None,
     ) -> None:
         due_at = localtime.parse_local(at, timezone)
-        draft = await self.service.draft_announcement(
-            _guild_id(interaction),
+        draft = await services_of(interaction).schedule.announcements.draft(
+            guild_id_of(interaction),
             channel.id,
             message,
             due_at,
@@ -79,7 +65,7 @@ class AnnounceCommands(
             else ""
         )
         await interaction.response.send_message(
-            f"**Preview** — posts in <#{channel.id}> at {self.service.local_time(draft)} "
+            f"**Preview** — posts in <#{channel.id}> at {local_time(draft)} "
             f"({localtime.discord_timestamp(due_at, 'F')} in your time, "
             f"{localtime.discord_timestamp(due_at, 'R')}){every}:\n>>> {draft.message}",
             view=preview_view(draft.id),
@@ -88,7 +74,8 @@ class AnnounceCommands(
 
     @app_commands.command(name="list", description="What is scheduled to be posted")
     async def list_pending(self, interaction: discord.Interaction[Dropbell]) -> None:
-        rows = await self.service.pending(_guild_id(interaction))
+        schedule = services_of(interaction).schedule
+        rows = await schedule.announcements.pending(guild_id_of(interaction))
         if not rows:
             await interaction.response.send_message(
                 "Nothing is scheduled. Use /announce schedule, or create a drop.", ephemeral=True
@@ -96,15 +83,13 @@ class AnnounceCommands(
             return
         lines = []
         for row in rows[:LIST_LIMIT]:
-            when = (
-                f"{self.service.local_time(row)} ({localtime.discord_timestamp(row.due_at, 'R')})"
-            )
-            if row.kind == "announcement":
+            when = f"{local_time(row)} ({localtime.discord_timestamp(row.due_at, 'R')})"
+            if row.kind == SendKind.ANNOUNCEMENT:
                 repeat = f" · {row.repeat}" if row.repeat else ""
                 text = _short(row.message or "")
                 lines.append(f"#{row.id} · {when} · <#{row.channel_id}>{repeat} · {text}")
             else:
-                lines.append(f"#{row.id} · {when} · {await self.service.describe(row)}")
+                lines.append(f"#{row.id} · {when} · {await describe(row, schedule.drops)}")
         if len(rows) > LIST_LIMIT:
             lines.append(f"…and {len(rows) - LIST_LIMIT} more.")
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
@@ -115,7 +100,9 @@ class AnnounceCommands(
         typed = announcement.strip().lstrip("#")
         if not typed.isdigit():
             raise UserError(f"{announcement!r} is not an announcement; pick one from the list.")
-        row = await self.service.cancel_announcement(_guild_id(interaction), int(typed))
+        row = await services_of(interaction).schedule.announcements.cancel(
+            guild_id_of(interaction), int(typed)
+        )
         await interaction.response.send_message(
             f"Cancelled: “{_short(row.message or '')}” will not be posted in <#{row.channel_id}>.",
             ephemeral=True,
@@ -127,11 +114,12 @@ class AnnounceCommands(
     ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
-        rows = await self.service.store.guild_pending(interaction.guild_id, ("announcement",))
+        announcements = services_of(interaction).schedule.announcements
+        rows = await announcements.pending_announcements(interaction.guild_id)
         needle = current.strip().casefold()
         choices = []
         for row in rows:
-            label = f"{self.service.local_time(row)} · {_short(row.message or '', 50)}"
+            label = f"{local_time(row)} · {_short(row.message or '', 50)}"
             if needle in label.casefold() or needle == str(row.id):
                 choices.append(app_commands.Choice(name=label[:100], value=str(row.id)))
         return choices[:25]

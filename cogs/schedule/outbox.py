@@ -1,55 +1,18 @@
-"""The schedule's only door to Discord. The service speaks to an ``Outbox``; the real one wraps
-discord.py, so the service stays plain code and its failures are three plain exceptions."""
+"""The schedule's outbox through discord.py: posts, history look-ups and reminder DMs, with
+Discord's errors turned into the schedule's plain ones."""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import discord
+from discord.ext import commands
 
-if TYPE_CHECKING:
-    from bot.bot import Dropbell
+from cogs.schedule.buttons import stop_reminders_view
+from services.schedule.outbox import CLOSED_DMS, SendFailed, Unreachable
 
 HISTORY_LOOKBACK = 100
-CLOSED_DMS = 50007
-
-
-class SendFailed(Exception):
-    """A send did not happen. ``permanent``: trying again will not help (no access, no channel)."""
-
-    def __init__(self, text: str, *, permanent: bool, code: int = 0) -> None:
-        super().__init__(text)
-        self.text = text
-        self.permanent = permanent
-        self.code = code
-
-
-class Unreachable(SendFailed):
-    """The fan's DMs are closed (50007): never retried."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text, permanent=True, code=CLOSED_DMS)
-
-
-class Outbox(Protocol):
-    async def post(self, channel_id: int, content: str, *, ping_role_id: int | None = None) -> int:
-        """Post in a channel; returns the message id."""
-        ...
-
-    async def find_marker(self, channel_id: int, pattern: re.Pattern[str]) -> int | None:
-        """The id of a recent message of ours matching ``pattern``, if any."""
-        ...
-
-    async def open_dm(self, user_id: int) -> int:
-        """The DM channel id for a user (one request)."""
-        ...
-
-    async def dm(self, channel_id: int, content: str, drop_id: int) -> int:
-        """Send a reminder DM with its stop button; returns the message id."""
-        ...
-
-    def drop_went_live(self, drop_id: int) -> None: ...
 
 
 def _failure(error: discord.HTTPException) -> SendFailed:
@@ -61,7 +24,7 @@ def _failure(error: discord.HTTPException) -> SendFailed:
 
 
 class DiscordOutbox:
-    def __init__(self, bot: Dropbell) -> None:
+    def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
 
     async def post(self, channel_id: int, content: str, *, ping_role_id: int | None = None) -> int:
@@ -102,8 +65,6 @@ class DiscordOutbox:
         return channel.id
 
     async def dm(self, channel_id: int, content: str, drop_id: int) -> int:
-        from cogs.schedule.buttons import stop_reminders_view
-
         channel = self.bot.get_partial_messageable(channel_id, type=discord.ChannelType.private)
         kwargs: dict[str, Any] = {
             "view": stop_reminders_view(drop_id),
@@ -116,7 +77,3 @@ class DiscordOutbox:
         except (OSError, TimeoutError) as error:
             raise SendFailed(repr(error), permanent=False) from error
         return message.id
-
-    def drop_went_live(self, drop_id: int) -> None:
-        # Other features (the drop-day claim flow, the announcement) follow the drop's state.
-        self.bot.dispatch("drop_changed", drop_id)

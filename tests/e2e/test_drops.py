@@ -269,8 +269,7 @@ async def test_the_post_follows_the_drop_going_live(
 ) -> None:
     post = await create_drop(sandbox, community)
     # What the scheduler does at opening time: the drop turns live and says so.
-    await bot.drop_service.mark_live(drop_id_of(post))
-    bot.dispatch("drop_changed", drop_id_of(post))
+    await bot.services.drops.open(drop_id_of(post))
 
     def shows_open() -> bool:
         return sandbox.world.messages_by_id[post.id].embeds[0]["title"].endswith("(open now)")

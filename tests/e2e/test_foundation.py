@@ -157,7 +157,7 @@ async def test_second_start_on_the_same_file_keeps_state(
     try:
         bot = runner.bot
         assert bot is not None
-        settings = await bot.guild_settings.get(community.guild.id)
+        settings = await bot.services.guild_settings.get(community.guild.id)
         assert settings.announce_channel_id == community.drops.id
     finally:
         await runner.stop()

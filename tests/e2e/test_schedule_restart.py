@@ -8,11 +8,11 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from bot.localtime import utcnow
-from cogs.schedule.store import ScheduleStore
 from sandbox import Sandbox
+from services.localtime import utcnow
 from storage.engine import Database
 from storage.migrate import upgrade
+from storage.schedule import SendStore
 from tests.e2e.test_schedule import markers
 from tests.harness import BotProcess, Community, wait_for
 
@@ -24,7 +24,7 @@ async def write_posts(
 ) -> list[int]:
     database = Database(f"sqlite+aiosqlite:///{database_path}")
     await upgrade(database)
-    store = ScheduleStore(database)
+    store = SendStore(database)
     first = utcnow() + timedelta(seconds=first_in)
     ids = []
     try:

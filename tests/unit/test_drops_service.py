@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import UserError
-from cogs.drops.service import DropService, DropSpec, Member
+from services.drops.rules import DropSpec, Member
+from services.drops.service import DropService
+from services.errors import UserError
+from services.events import DropEvents
 from storage.engine import Database
 from storage.migrate import upgrade
 
@@ -21,7 +23,7 @@ VETERAN = Member(frozenset(), datetime(2020, 1, 1, tzinfo=UTC), datetime(2021, 1
 async def service(tmp_path: Path):
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'drops.db'}")
     await upgrade(database)
-    yield DropService(database)
+    yield DropService(database, DropEvents())
     await database.dispose()
 
 
@@ -30,7 +32,7 @@ async def test_places_are_distinct_under_concurrent_joins(service: DropService) 
     results = await asyncio.gather(
         *(service.join(1, drop.id, user, f"fan{user}", VETERAN) for user in range(40))
     )
-    places = sorted(place.place for _, place in results)
+    places = sorted(joined.place for joined in results)
     assert places == list(range(1, 41))
     _, export = await service.export(1, drop.id)
     assert [row.place for row in export] == list(range(1, 41))
@@ -41,7 +43,7 @@ async def test_leaving_moves_everyone_behind_up(service: DropService) -> None:
     for user in (1, 2, 3):
         await service.join(1, drop.id, user, f"fan{user}", VETERAN)
     await service.leave(1, drop.id, 1)
-    _, place = await service.join(1, drop.id, 3, "fan3", VETERAN)
+    place = await service.join(1, drop.id, 3, "fan3", VETERAN)
     assert (place.place, place.total, place.already) == (2, 2, True)
 
 
@@ -96,10 +98,10 @@ async def test_one_batch_mixes_new_repeat_and_refused_joins(service: DropService
     )
     first, repeat, early, refused, foreign = results
     assert not isinstance(first, BaseException) and not isinstance(repeat, BaseException)
-    assert (first[1].place, first[1].already) == (2, False)
-    assert (repeat[1].place, repeat[1].already) == (2, True)
+    assert (first.place, first.already) == (2, False)
+    assert (repeat.place, repeat.already) == (2, True)
     assert not isinstance(early, BaseException)
-    assert (early[1].place, early[1].total, early[1].already) == (1, 2, True)
+    assert (early.place, early.total, early.already) == (1, 2, True)
     assert isinstance(refused, UserError) and "9 days in this server" in refused.sentence
     assert isinstance(foreign, UserError) and "can't find that drop" in foreign.sentence
     assert await service.waitlist_count(open_drop.id) == 2

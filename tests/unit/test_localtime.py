@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import UserError
-from bot.localtime import parse_local, parse_wall_clock, suggest_zones, to_utc
+from services.localtime import parse_local, parse_wall_clock, suggest_zones, to_utc
 
 ZONES = [
     "Europe/Berlin",

@@ -13,16 +13,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.bot import schedule_config
 from bot.config import SchedulerSettings
-from bot.errors import UserError
-from bot.localtime import utcnow
-from bot.managers import GuildSettingsService
-from cogs.drops.service import DropService, DropSpec
-from cogs.schedule import render
-from cogs.schedule.dm_queue import Pacer
-from cogs.schedule.outbox import Outbox, SendFailed
-from cogs.schedule.service import ScheduleService
-from cogs.schedule.timing import lenient_utc, next_occurrence
+from services.drops.rules import DropSpec
+from services.drops.service import DropService
+from services.errors import UserError
+from services.events import DropEvents
+from services.guild_settings import GuildSettingsService
+from services.localtime import utcnow
+from services.schedule import render
+from services.schedule.dm_queue import Pacer
+from services.schedule.outbox import Outbox, SendFailed
+from services.schedule.service import ScheduleService
+from services.schedule.timing import lenient_utc, next_occurrence
 from storage.engine import Database
 from storage.migrate import upgrade
 
@@ -84,7 +87,6 @@ class RecordingOutbox:
     def __init__(self) -> None:
         self.posts: list[tuple[int, str]] = []
         self.fail_with: SendFailed | None = None
-        self.live: list[int] = []
 
     async def post(self, channel_id: int, content: str, *, ping_role_id: int | None = None) -> int:
         if self.fail_with is not None:
@@ -105,19 +107,24 @@ class RecordingOutbox:
         self.posts.append((channel_id, content))
         return 1000 + len(self.posts)
 
-    def drop_went_live(self, drop_id: int) -> None:
-        self.live.append(drop_id)
-
 
 @pytest.fixture
 async def service(tmp_path: Path):
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'schedule.db'}")
     await upgrade(database)
-    drops = DropService(database)
-    service = ScheduleService(database, SchedulerSettings(), GuildSettingsService(database), drops)
+    drops = DropService(database, DropEvents())
+    service = ScheduleService(
+        database, schedule_config(SchedulerSettings()), GuildSettingsService(database), drops
+    )
     yield service
     await service.stop()
     await database.dispose()
+
+
+async def fire(service: ScheduleService, send_id: int) -> None:
+    """What the scheduler does when a row falls due."""
+    assert service.sender is not None
+    await service.sender.fire(send_id)
 
 
 async def started(service: ScheduleService) -> RecordingOutbox:
@@ -130,13 +137,13 @@ async def started(service: ScheduleService) -> RecordingOutbox:
 
 async def test_two_racing_fires_post_once(service: ScheduleService) -> None:
     outbox = await started(service)
-    row = await service.store.insert(
+    row = await service.sends.insert(
         guild_id=1, kind="announcement", channel_id=5, due_at=utcnow() + timedelta(hours=1),
         message="once", timezone="UTC",
     )  # fmt: skip
-    await asyncio.gather(*(service._fire(row.id) for _ in range(5)))
+    await asyncio.gather(*(fire(service, row.id) for _ in range(5)))
     assert len(outbox.posts) == 1
-    sent = await service.store.get(row.id)
+    sent = await service.sends.get(row.id)
     assert sent is not None and (sent.state, sent.message_id) == ("sent", 1001)
 
 
@@ -145,46 +152,46 @@ async def test_drop_plan_skips_past_offsets_and_follows_edits(service: ScheduleS
     drop = await service.drops.create(
         1, 9, DropSpec("Moth", utcnow() + timedelta(minutes=30), "UTC", 5, channel_id=5)
     )
-    await service.sync_drop(drop.id)
-    sends = await service.drop_sends(drop.id)
+    await service.drop_plan.sync_drop(drop.id)
+    sends = await service.drop_plan.drop_sends(drop.id)
     # 24 h and 1 h before are already past: only 10 min, the opening and the opening reminder.
     assert sorted((s.kind, s.offset_seconds) for s in sends) == [
         ("countdown", 600), ("opening", 0), ("reminder", 0),
     ]  # fmt: skip
     later = await service.drops.update(1, drop.id, starts_at=utcnow() + timedelta(days=3))
-    await service.sync_drop(drop.id)
-    pending = [s for s in await service.drop_sends(drop.id) if s.state == "pending"]
+    await service.drop_plan.sync_drop(drop.id)
+    pending = [s for s in await service.drop_plan.drop_sends(drop.id) if s.state == "pending"]
     assert len(pending) == 6
     assert all(s.due_at == later.starts_at - timedelta(seconds=s.offset_seconds) for s in pending)
-    assert {f"send-{s.id}" for s in pending} == service.scheduled_job_ids()
+    assert {f"send-{s.id}" for s in pending} == set(service.jobs.due_times())
     await service.drops.cancel(1, drop.id)
-    await service.sync_drop(drop.id)
-    assert all(s.state == "cancelled" for s in await service.drop_sends(drop.id))
-    assert service.scheduled_job_ids() == set()
+    await service.drop_plan.sync_drop(drop.id)
+    assert all(s.state == "cancelled" for s in await service.drop_plan.drop_sends(drop.id))
+    assert set(service.jobs.due_times()) == set()
 
 
 async def test_permanent_failure_is_reported_and_not_retried(service: ScheduleService) -> None:
     outbox = await started(service)
-    row = await service.store.insert(
+    row = await service.sends.insert(
         guild_id=1, kind="announcement", channel_id=5, due_at=utcnow() + timedelta(hours=1),
         message="nope", timezone="UTC",
     )  # fmt: skip
     outbox.fail_with = SendFailed("Missing Access", permanent=True, code=50001)
-    await service._fire(row.id)
-    failed = await service.store.get(row.id)
+    await fire(service, row.id)
+    failed = await service.sends.get(row.id)
     assert failed is not None and failed.state == "failed"
 
 
 async def test_announcement_validation(service: ScheduleService) -> None:
     soon = utcnow() + timedelta(hours=1)
     with pytest.raises(UserError, match="empty"):
-        await service.draft_announcement(1, 5, "  ", soon, "UTC", None, 9)
+        await service.announcements.draft(1, 5, "  ", soon, "UTC", None, 9)
     with pytest.raises(UserError, match="1,900 or fewer"):
-        await service.draft_announcement(1, 5, "x" * 1901, soon, "UTC", None, 9)
+        await service.announcements.draft(1, 5, "x" * 1901, soon, "UTC", None, 9)
     with pytest.raises(UserError, match="in the past"):
-        await service.draft_announcement(
+        await service.announcements.draft(
             1, 5, "hi", utcnow() - timedelta(minutes=1), "UTC", None, 9
         )
-    draft = await service.draft_announcement(1, 5, "hi", soon, BERLIN, "weekly", 9)
+    draft = await service.announcements.draft(1, 5, "hi", soon, BERLIN, "weekly", 9)
     with pytest.raises(UserError, match="isn't yours"):
-        await service.confirm(draft.id, 10)
+        await service.announcements.confirm(draft.id, 10)

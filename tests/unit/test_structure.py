@@ -21,7 +21,9 @@ def test_every_extension_has_setup() -> None:
 
 
 async def test_commands_load_without_duplicates(tmp_path: Path) -> None:
-    settings = Settings(discord={"token": "t"}, database={"url": "sqlite+aiosqlite:///x.db"})
+    settings = Settings.model_validate(
+        {"discord": {"token": "t"}, "database": {"url": "sqlite+aiosqlite:///x.db"}}
+    )
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'structure.db'}")
     await upgrade(database)  # as setup_hook does before loading cogs
     import httpx

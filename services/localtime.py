@@ -12,7 +12,7 @@ import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 
-from bot.errors import UserError
+from services.errors import UserError
 
 LOCAL_FORMAT = "%Y-%m-%d %H:%M"
 _LOCAL_PATTERN = re.compile(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{2})\s*")

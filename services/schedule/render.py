@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 
-from bot.localtime import discord_timestamp
-from cogs.drops.service import Drop
-from cogs.schedule.store import Delivery, ScheduledSend
+from services.localtime import discord_timestamp
+from services.text import plural
+from storage.drops import Drop
+from storage.reminders import Delivery
+from storage.schedule import ScheduledSend
 
 MAX_ANNOUNCEMENT = 1900  # Discord allows 2,000; the rest is for the marker line.
 
@@ -27,17 +29,12 @@ def announcement_link(drop: Drop) -> str:
     return ""
 
 
-def _duration(seconds: int) -> str:
-    if seconds % 86_400 == 0:
-        days = seconds // 86_400
-        return f"{days} day{'s' if days != 1 else ''}"
-    if seconds % 3_600 == 0:
-        hours = seconds // 3_600
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    if seconds % 60 == 0:
-        minutes = seconds // 60
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
-    return f"{seconds} seconds"
+def duration_text(seconds: int) -> str:
+    """The offset in its largest whole unit: "1 day", "90 minutes", "2 seconds"."""
+    for unit, word in ((86_400, "day"), (3_600, "hour"), (60, "minute")):
+        if seconds and seconds % unit == 0:
+            return plural(seconds // unit, word)
+    return plural(seconds, "second")
 
 
 def announcement(send: ScheduledSend) -> str:
@@ -48,7 +45,7 @@ def countdown(send: ScheduledSend, drop: Drop) -> str:
     # <t:…:R> counts down by itself in every viewer's client: no edits needed.
     lines = [
         f"⏳ **{drop.name}** opens {discord_timestamp(drop.starts_at, 'R')} "
-        f"({discord_timestamp(drop.starts_at, 'F')}) — {_duration(send.offset_seconds)} to go.",
+        f"({discord_timestamp(drop.starts_at, 'F')}) — {duration_text(send.offset_seconds)} to go.",
     ]
     link = announcement_link(drop)
     if link:

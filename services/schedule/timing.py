@@ -7,7 +7,7 @@ from __future__ import annotations
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 
-from bot.localtime import LOCAL_FORMAT, parse_wall_clock
+from services.localtime import LOCAL_FORMAT, parse_wall_clock
 
 REPEAT_STEPS = {"daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
 

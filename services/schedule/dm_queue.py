@@ -19,10 +19,15 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
-from cogs.drops.service import Drop
-from cogs.schedule import render
-from cogs.schedule.outbox import Outbox, SendFailed, Unreachable
-from cogs.schedule.store import FAILED, PENDING, SENT, SKIPPED, Delivery, ScheduleStore
+from services import metrics
+from services.schedule import render
+from services.schedule.outbox import Outbox, SendFailed, Unreachable
+from storage.drops import Drop
+from storage.reminders import Delivery, ReminderStore
+from storage.states import DeliveryState
+
+PENDING, SENT, FAILED = DeliveryState.PENDING, DeliveryState.SENT, DeliveryState.FAILED
+SKIPPED = DeliveryState.SKIPPED
 
 log = logging.getLogger("dropbell.schedule.dm")
 
@@ -51,16 +56,15 @@ class Pacer:
 class DMQueue:
     def __init__(
         self,
-        store: ScheduleStore,
+        store: ReminderStore,
         get_drop: Callable[[int], Awaitable[Drop | None]],
         *,
-        global_limit: float = DEFAULT_GLOBAL_LIMIT,
-        share: float = DEFAULT_SHARE,
+        per_second: float = DEFAULT_GLOBAL_LIMIT * DEFAULT_SHARE,
         workers: int = 8,
     ) -> None:
         self.store = store
         self.get_drop = get_drop
-        self.pacer = Pacer(global_limit * share)
+        self.pacer = Pacer(per_second)
         self.worker_count = workers
         self.outbox: Outbox | None = None
         self._queue: asyncio.Queue[int] = asyncio.Queue()
@@ -69,12 +73,6 @@ class DMQueue:
         self._busy: set[asyncio.Task[None]] = set()
         self._later: set[asyncio.Task[None]] = set()
         self._closing = False
-        self.sent = 0
-        self.unreachable = 0
-        self.failed = 0
-
-    def set_rate(self, global_limit: float, share: float = DEFAULT_SHARE) -> None:
-        self.pacer = Pacer(global_limit * share)
 
     async def start(self, outbox: Outbox) -> None:
         self.outbox = outbox
@@ -89,7 +87,7 @@ class DMQueue:
     async def _recover(self) -> None:
         """DMs left "sending" by a crash: sent if their marker is in the DM, else pending."""
         assert self.outbox is not None
-        for delivery in await self.store.deliveries_in("sending"):
+        for delivery in await self.store.deliveries_in(DeliveryState.SENDING):
             channel_id = await self.store.dm_channel(delivery.user_id)
             found = None
             if channel_id is not None:
@@ -99,7 +97,7 @@ class DMQueue:
                     )
                 except SendFailed as error:
                     log.warning("could not check DM %s after a restart: %s", delivery.id, error)
-                    await self.store.finish_delivery(delivery.id, "uncertain")
+                    await self.store.finish_delivery(delivery.id, DeliveryState.UNCERTAIN)
                     continue
             await self.store.finish_delivery(delivery.id, SENT if found else PENDING, found)
 
@@ -108,14 +106,6 @@ class DMQueue:
             if delivery_id not in self._queued and not self._closing:
                 self._queued.add(delivery_id)
                 self._queue.put_nowait(delivery_id)
-
-    @property
-    def backlog(self) -> int:
-        return self._queue.qsize() + len(self._busy)
-
-    async def drain(self) -> None:
-        """Wait until everything queued so far is done (tests and benchmarks)."""
-        await self._queue.join()
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Finish the DMs in flight; leave the rest pending in the database."""
@@ -166,19 +156,19 @@ class DMQueue:
                 channel_id, render.reminder_dm(delivery, drop), delivery.drop_id
             )
         except Unreachable:
-            self.unreachable += 1
+            metrics.REMINDER_DMS.labels(outcome="unreachable").inc()
             await self.store.record_unreachable(delivery.id, delivery.user_id, 50007)
             log.info("fan %s has closed DMs; recorded, not retried", delivery.user_id)
             return
         except SendFailed as error:
             await self._failed(delivery, error)
             return
-        self.sent += 1
+        metrics.REMINDER_DMS.labels(outcome="sent").inc()
         await self.store.finish_delivery(delivery.id, SENT, message_id)
 
     async def _failed(self, delivery: Delivery, error: SendFailed) -> None:
         if error.permanent or delivery.attempts >= MAX_ATTEMPTS:
-            self.failed += 1
+            metrics.REMINDER_DMS.labels(outcome="failed").inc()
             log.warning("reminder DM %s failed for good: %s", delivery.id, error.text)
             await self.store.finish_delivery(delivery.id, FAILED)
             return

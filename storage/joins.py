@@ -1,34 +1,22 @@
-"""Group commit for waitlist joins.
+"""The group-commit join writer: a whole batch of waitlist joins in one transaction.
 
-When a few thousand fans press Join in the same minute, one transaction per join makes the
-database's single writer the bottleneck. Joins that arrive while a transaction is being written
-wait for the next one, which takes them all at once: one drop lookup, one duplicate check, one
-multi-row insert and one place computation per drop. Nobody is answered before the transaction
-holding their entry has committed, so an acknowledged join survives a crash.
+It runs synchronously inside :meth:`Database.run_write` (one hop to the writer thread). Which
+joins are refused, and with what sentence, is the caller's rule: it passes ``refuse``, and this
+module only stores what was not refused and works out everyone's place.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select
 
-from bot.errors import UserError
-from bot.localtime import utcnow
-from storage.engine import Database
+from storage.drops import Drop
 from storage.tables import drops, waitlist_entries
-
-if TYPE_CHECKING:
-    from cogs.drops.service import Drop, Member, Place
-
-log = logging.getLogger("dropbell.joins")
-
-MAX_BATCH = 500
 
 
 @dataclass
@@ -37,46 +25,21 @@ class JoinRequest:
     drop_id: int
     user_id: int
     display_name: str
-    member: Member
-    future: asyncio.Future[tuple[Drop, Place]] = field(repr=False)
+    # Whatever the caller's ``refuse`` needs to judge the fan (entry requirements).
+    facts: Any = field(repr=False)
 
 
-class JoinBatcher:
-    def __init__(self, database: Database) -> None:
-        self.database = database
-        self._pending: list[JoinRequest] = []
-        self._worker: asyncio.Task[None] | None = None
-        self.batches = 0
+@dataclass(frozen=True)
+class Joined:
+    drop: Drop
+    place: int
+    total: int
+    already: bool = False
 
-    async def join(
-        self, guild_id: int, drop_id: int, user_id: int, display_name: str, member: Member
-    ) -> tuple[Drop, Place]:
-        future: asyncio.Future[tuple[Drop, Place]] = asyncio.get_running_loop().create_future()
-        self._pending.append(JoinRequest(guild_id, drop_id, user_id, display_name, member, future))
-        if self._worker is None:
-            self._worker = asyncio.create_task(self._drain(), name="dropbell-join-batcher")
-        return await future
 
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                try:
-                    outcomes = await self.database.run_write(partial(write_batch, batch))
-                except Exception as error:
-                    log.exception("a batch of %d joins failed", len(batch))
-                    outcomes = [error] * len(batch)
-                self.batches += 1
-                for request, outcome in zip(batch, outcomes, strict=True):
-                    if request.future.done():
-                        continue  # the fan's interaction was cancelled meanwhile
-                    if isinstance(outcome, BaseException):
-                        request.future.set_exception(outcome)
-                    else:
-                        request.future.set_result(outcome)
-        finally:
-            self._worker = None
-
+# ``refuse(drop, request)`` gives the reason not to store this join (None: store it); ``drop``
+# is None when the request names no drop of its server.
+Refuse = Callable[[Drop | None, JoinRequest], BaseException | None]
 
 # Built once: on the hot path, constructing statements costs more than SQLite running them.
 _entries = waitlist_entries.c
@@ -105,13 +68,10 @@ _LINE_FROM = (
 )
 
 
-def write_batch(
-    batch: list[JoinRequest], connection: Connection
-) -> list[tuple[Drop, Place] | BaseException]:
-    """Store every acceptable join of the batch and work out everyone's place."""
-    from cogs.drops.service import Drop, Place, unmet_requirement
-
-    now = utcnow()
+def write_join_batch(
+    batch: list[JoinRequest], refuse: Refuse, now: datetime, connection: Connection
+) -> list[Joined | BaseException]:
+    """Store every join of the batch that is not refused; everyone's place, in batch order."""
     keys = {(request.drop_id, request.user_id) for request in batch}
     drop_ids = sorted({drop_id for drop_id, _ in keys})
     by_id = {
@@ -125,24 +85,22 @@ def write_batch(
     }
     entry_ids_before = set(entry_ids)
 
-    outcomes: list[tuple[Drop, Place] | BaseException | None] = []
+    refusals: list[BaseException | None] = []
     new_rows: list[dict[str, object]] = []
     for request in batch:
         drop = by_id.get(request.drop_id)
+        if drop is not None and drop.guild_id != request.guild_id:
+            drop = None
         key = (request.drop_id, request.user_id)
-        if drop is None or drop.guild_id != request.guild_id:
-            outcomes.append(
-                UserError("I can't find that drop in this server; pick one from the list.")
-            )
-        elif key in entry_ids:
-            outcomes.append(None)  # joined before (or earlier in this batch): say where
-        elif not drop.is_open:
-            outcomes.append(UserError(f"**{drop.name}** is {drop.status}; its waitlist is closed."))
-        elif (refusal := unmet_requirement(drop, request.member, now)) is not None:
-            outcomes.append(UserError(refusal))
-        else:
+        if drop is not None and key in entry_ids:
+            refusals.append(None)  # joined before (or earlier in this batch): say where
+            continue
+        refusal = refuse(drop, request)
+        if drop is None and refusal is None:
+            refusal = LookupError(f"drop {request.drop_id} is not in guild {request.guild_id}")
+        refusals.append(refusal)
+        if refusal is None and drop is not None:
             entry_ids[key] = 0  # placeholder: a second click in the same batch is "already"
-            outcomes.append(None)
             new_rows.append(
                 {
                     "drop_id": drop.id,
@@ -157,17 +115,17 @@ def write_batch(
             entry_ids[(row.drop_id, row.user_id)] = row.id
 
     places = _places(connection, {key: entry_ids[key] for key in keys if key in entry_ids})
-    finished: list[tuple[Drop, Place] | BaseException] = []
+    outcomes: list[Joined | BaseException] = []
     answered = set(entry_ids_before)
-    for request, outcome in zip(batch, outcomes, strict=True):
-        if outcome is not None:
-            finished.append(outcome)
+    for request, refusal in zip(batch, refusals, strict=True):
+        if refusal is not None:
+            outcomes.append(refusal)
             continue
         key = (request.drop_id, request.user_id)
         place, total = places[key]
-        finished.append((by_id[request.drop_id], Place(place, total, already=key in answered)))
+        outcomes.append(Joined(by_id[request.drop_id], place, total, already=key in answered))
         answered.add(key)
-    return finished
+    return outcomes
 
 
 def _places(

@@ -1,0 +1,172 @@
+"""What a drop may be, and who may join it: pure functions, no storage and no Discord."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.errors import UserError
+from services.localtime import discord_timestamp
+from storage.drops import Drop
+from storage.states import Allocation
+
+ALLOCATIONS: Mapping[Allocation, str] = {
+    Allocation.WAITLIST_ORDER: "Links go out in waitlist order: first to join, first served.",
+    Allocation.RAFFLE: (
+        "Links go out by raffle among the waitlist; the seed's hash is published when entries "
+        "open and the seed itself at the draw, so anyone can re-run it."
+    ),
+    Allocation.COLLECTORS_FIRST: (
+        "Collectors get their links first, then the rest of the waitlist in order."
+    ),
+}
+MAX_NAME_LENGTH = 80
+MAX_STOCK = 1_000_000
+MAX_DAYS_OR_MINUTES = 3650 * 24 * 60
+# The options that count days or minutes: none may be negative.
+NON_NEGATIVE = ("early_access_minutes", "min_account_age_days", "min_member_days")
+# What /drop edit may change; anything else is a programming error, not a manager's.
+EDITABLE = frozenset(
+    {
+        "name",
+        "starts_at",
+        "timezone",
+        "stock",
+        "description",
+        "required_role_id",
+        "min_account_age_days",
+        "min_member_days",
+    }
+)
+
+
+@dataclass(frozen=True)
+class DropSpec:
+    """What a manager asks for; validated by :func:`validate_spec`."""
+
+    name: str
+    starts_at: datetime
+    timezone: str
+    stock: int
+    description: str | None = None
+    image_url: str | None = None
+    channel_id: int | None = None
+    ping_role_id: int | None = None
+    allocation: str = Allocation.WAITLIST_ORDER
+    early_access_minutes: int = 0
+    product: str | None = None
+    required_role_id: int | None = None
+    min_account_age_days: int = 0
+    min_member_days: int = 0
+
+
+@dataclass(frozen=True)
+class Member:
+    """The parts of a Discord member that entry requirements look at."""
+
+    role_ids: frozenset[int]
+    account_created_at: datetime
+    joined_server_at: datetime | None
+
+
+def clean_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise UserError("The drop needs a name; give it one of up to 80 characters.")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise UserError(
+            f"That name is {len(cleaned)} characters long; keep it to {MAX_NAME_LENGTH} or fewer."
+        )
+    return cleaned
+
+
+def check_stock(stock: int) -> None:
+    if not 1 <= stock <= MAX_STOCK:
+        raise UserError(f"Stock must be between 1 and {MAX_STOCK:,}; you gave {stock:,}.")
+
+
+def check_future(starts_at: datetime, now: datetime) -> None:
+    if starts_at <= now:
+        raise UserError(
+            f"That time ({discord_timestamp(starts_at)}) is in the past; pick a time that is "
+            "still to come."
+        )
+
+
+def check_non_negative(values: Mapping[str, Any]) -> None:
+    for label in NON_NEGATIVE:
+        value = values.get(label)
+        if value is not None and not 0 <= value <= MAX_DAYS_OR_MINUTES:
+            raise UserError(f"{label} cannot be negative; use 0 for none.")
+
+
+def validate_spec(spec: DropSpec, now: datetime) -> DropSpec:
+    name = clean_name(spec.name)
+    check_stock(spec.stock)
+    check_future(spec.starts_at, now)
+    if spec.allocation not in ALLOCATIONS:
+        raise UserError(
+            f"{spec.allocation!r} is not an allocation method; use one of {', '.join(ALLOCATIONS)}."
+        )
+    check_non_negative(dataclasses.asdict(spec))
+    return dataclasses.replace(spec, name=name, allocation=Allocation(spec.allocation))
+
+
+def validate_changes(drop: Drop, changes: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The column values a /drop edit of ``drop`` with ``changes`` writes (the name's uniqueness
+    is checked by the service, which can see the other drops)."""
+    unknown = set(changes) - EDITABLE
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    if not drop.is_open:
+        raise UserError(f"**{drop.name}** is {drop.status}; only open drops can be edited.")
+    values = dict(changes)
+    if "name" in values:
+        values["name"] = clean_name(values["name"])
+    if "starts_at" in values:
+        check_future(values["starts_at"], now)
+    check_non_negative(values)
+    if "stock" in values:
+        check_stock(values["stock"])
+        handed_out = drop.stock - drop.remaining
+        if values["stock"] < handed_out:
+            raise UserError(
+                f"{handed_out} links are already out for **{drop.name}**; stock can't go "
+                f"below that."
+            )
+        values["remaining"] = values["stock"] - handed_out
+    if not values:
+        raise UserError("Nothing to change: give at least one option to edit.")
+    return values
+
+
+def unmet_requirement(drop: Drop, member: Member, now: datetime) -> str | None:
+    """The sentence telling a fan which entry requirement they miss (and when they'd meet it)."""
+    if drop.required_role_id and drop.required_role_id not in member.role_ids:
+        return (
+            f"**{drop.name}** is open to members with the role <@&{drop.required_role_id}>; "
+            "you don't have it yet."
+        )
+    if drop.min_account_age_days:
+        eligible = member.account_created_at + timedelta(days=drop.min_account_age_days)
+        if eligible > now:
+            return (
+                f"**{drop.name}** needs a Discord account at least {drop.min_account_age_days} "
+                f"days old; yours will be, {_when(eligible)}."
+            )
+    if drop.min_member_days:
+        joined = member.joined_server_at or now
+        eligible = joined + timedelta(days=drop.min_member_days)
+        if eligible > now:
+            return (
+                f"**{drop.name}** needs {drop.min_member_days} days in this server; "
+                f"you'll qualify {_when(eligible)}."
+            )
+    return None
+
+
+def _when(moment: datetime) -> str:
+    return f"on {discord_timestamp(moment, 'f')} ({discord_timestamp(moment, 'R')})"

@@ -1,0 +1,11 @@
+"""Counters of what the bot did, for ``/metrics`` (Prometheus text) and the benchmarks."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+SCHEDULED_POSTS = Counter("dropbell_scheduled_posts", "Scheduled posts made", ["kind"])
+REMINDER_DMS = Counter("dropbell_reminder_dms", "Reminder DMs by outcome", ["outcome"])
+JOIN_BATCHES = Counter("dropbell_join_batches", "Group-commit transactions of waitlist joins")
+JOINS = Counter("dropbell_joins", "Join presses answered, by outcome", ["outcome"])
+ANNOUNCEMENT_EDITS = Counter("dropbell_announcement_edits", "Edits of drop announcements")

@@ -1,0 +1,44 @@
+"""The schedule's only door to Discord, as a protocol: the cogs implement it with discord.py,
+so the schedule stays plain code and its failures are plain exceptions."""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+CLOSED_DMS = 50007
+
+
+class SendFailed(Exception):
+    """A send did not happen. ``permanent``: trying again will not help (no access, no channel)."""
+
+    def __init__(self, text: str, *, permanent: bool, code: int = 0) -> None:
+        super().__init__(text)
+        self.text = text
+        self.permanent = permanent
+        self.code = code
+
+
+class Unreachable(SendFailed):
+    """The fan's DMs are closed (50007): never retried."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text, permanent=True, code=CLOSED_DMS)
+
+
+class Outbox(Protocol):
+    async def post(self, channel_id: int, content: str, *, ping_role_id: int | None = None) -> int:
+        """Post in a channel; returns the message id."""
+        ...
+
+    async def find_marker(self, channel_id: int, pattern: re.Pattern[str]) -> int | None:
+        """The id of a recent message of ours matching ``pattern``, if any."""
+        ...
+
+    async def open_dm(self, user_id: int) -> int:
+        """The DM channel id for a user (one request)."""
+        ...
+
+    async def dm(self, channel_id: int, content: str, drop_id: int) -> int:
+        """Send a reminder DM with its stop button; returns the message id."""
+        ...

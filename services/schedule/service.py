@@ -1,0 +1,130 @@
+"""Scheduled sends that fire on time and exactly once, through crashes and restarts.
+
+The ``scheduled_sends`` table is the schedule; the pieces:
+
+- :mod:`jobs` — the in-memory APScheduler, only a cache of the table;
+- :mod:`firing` — claim, post, record: each send exactly once;
+- :mod:`recovery` — at start, settle what a crash or downtime left;
+- :mod:`announcements` — ``/announce`` drafts, confirmations, cancels;
+- :mod:`drop_plan` — the countdowns, opening and reminders of each drop;
+- :mod:`dm_queue` — reminder DMs, paced under Discord's global limit.
+
+Posting goes through an :class:`~services.schedule.outbox.Outbox` handed in at :meth:`start`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from services.drops.service import DropService
+from services.guild_settings import GuildSettingsService
+from services.schedule.announcements import Announcements
+from services.schedule.dm_queue import DMQueue
+from services.schedule.drop_plan import DropPlan, Offsets
+from services.schedule.firing import Sender
+from services.schedule.jobs import JobCache
+from services.schedule.outbox import Outbox
+from services.schedule.recovery import Recovery
+from services.schedule.reports import ManagerReports
+from storage.engine import Database
+from storage.reminders import ReminderStore
+from storage.schedule import SendStore
+
+log = logging.getLogger("dropbell.schedule")
+
+STOP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    grace_hours: float
+    offsets: Offsets
+    dm_per_second: float
+
+
+class ScheduleService:
+    def __init__(
+        self,
+        database: Database,
+        config: ScheduleConfig,
+        guild_settings: GuildSettingsService,
+        drops: DropService,
+    ) -> None:
+        self.config = config
+        self.guild_settings = guild_settings
+        self.drops = drops
+        self.sends = SendStore(database)
+        self.reminders = ReminderStore(database)
+        self.jobs = JobCache(self._fire)
+        self.dm_queue = DMQueue(self.reminders, drops.get_any, per_second=config.dm_per_second)
+        self.announcements = Announcements(self.sends, self.jobs)
+        self.drop_plan = DropPlan(self.sends, self.reminders, self.jobs, drops, config.offsets)
+        self.sender: Sender | None = None
+        self._boot: asyncio.Task[None] | None = None
+        # The schedule follows every change of a drop (created, moved, cancelled, opened).
+        drops.events.on_drop_changed(self.drop_plan.sync_drop)
+
+    async def start(self, outbox: Outbox) -> None:
+        """Start the scheduler and rebuild it from the table (in the background: no waiting
+        for the gateway; posting needs only REST)."""
+        reports = ManagerReports(outbox, self.guild_settings, self.drops, self.config.grace_hours)
+        self.sender = Sender(
+            sends=self.sends,
+            reminders=self.reminders,
+            drops=self.drops,
+            outbox=outbox,
+            jobs=self.jobs,
+            dm_queue=self.dm_queue,
+            reports=reports,
+        )
+        recovery = Recovery(
+            sends=self.sends,
+            drops=self.drops,
+            sender=self.sender,
+            jobs=self.jobs,
+            reports=reports,
+            grace=timedelta(hours=self.config.grace_hours),
+        )
+        self.jobs.start()
+        self._boot = asyncio.create_task(
+            self._recover(recovery, outbox), name="dropbell-schedule-recover"
+        )
+
+    async def _recover(self, recovery: Recovery, outbox: Outbox) -> None:
+        try:
+            await self.dm_queue.start(outbox)
+            await recovery.run()
+        except Exception:
+            log.exception("could not rebuild the schedule from the database")
+            raise
+
+    async def _fire(self, send_id: int) -> None:
+        if self.sender is not None:
+            await self.sender.fire(send_id)
+
+    async def wait_started(self) -> None:
+        if self._boot is not None:
+            await asyncio.shield(self._boot)
+
+    async def stop(self) -> None:
+        """Graceful: no new sends start, sends in flight finish, unsent rows stay pending."""
+        if self.sender is not None:
+            self.sender.stopping = True
+        self.jobs.stop()
+        if self._boot is not None and not self._boot.done():
+            # Let recovery finish rather than cancel it mid-query: a cancelled database call
+            # leaves its driver thread answering a loop that may be gone. Cancel only if stuck.
+            _, stuck = await asyncio.wait({self._boot}, timeout=STOP_TIMEOUT)
+            if stuck:
+                self._boot.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._boot
+        if self._boot is not None and self._boot.done() and not self._boot.cancelled():
+            self._boot.exception()  # a failure was logged by _recover; don't warn about it again
+        if self.sender is not None and self.sender.inflight:
+            await asyncio.wait(set(self.sender.inflight), timeout=STOP_TIMEOUT)
+        await self.dm_queue.stop()

@@ -1,0 +1,63 @@
+"""Every status and kind the product stores, in one place.
+
+They are ``StrEnum`` so they go into and come out of the database as the plain strings the
+tables have always held ("scheduled", "pending", ...), and compare equal to those strings.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DropStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+# A drop is "open" (its waitlist takes joins, it can be edited) while scheduled or live.
+OPEN_DROP_STATUSES = (DropStatus.SCHEDULED, DropStatus.LIVE)
+
+
+class Allocation(StrEnum):
+    WAITLIST_ORDER = "waitlist-order"
+    RAFFLE = "raffle"
+    COLLECTORS_FIRST = "collectors-first"
+
+
+class SendKind(StrEnum):
+    ANNOUNCEMENT = "announcement"
+    COUNTDOWN = "countdown"
+    OPENING = "opening"
+    REMINDER = "reminder"
+
+
+class SendState(StrEnum):
+    """A scheduled send: draft -> pending -> sending -> sent, or one of the ends below."""
+
+    DRAFT = "draft"
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+
+
+class DeliveryState(StrEnum):
+    """One reminder DM to one fan: pending -> sending -> sent, or one of the ends below."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+    UNREACHABLE = "unreachable"
+    SKIPPED = "skipped"
+
+
+class Repeat(StrEnum):
+    DAILY = "daily"
+    WEEKLY = "weekly"

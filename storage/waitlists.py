@@ -1,0 +1,143 @@
+"""Waitlist entries and reminder opt-ins: every query of a fan's place in line.
+
+Joins are written in batches by :mod:`storage.joins`; this module holds the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.drops import Drop
+from storage.engine import Database
+from storage.tables import drops, reminder_optins, waitlist_entries
+
+
+@dataclass(frozen=True)
+class FanEntry:
+    drop: Drop
+    place: int
+    total: int
+    reminders: bool
+
+
+@dataclass(frozen=True)
+class WaitlistRow:
+    place: int
+    user_id: int
+    display_name: str
+    joined_at: datetime
+    reminders: bool
+
+
+class WaitlistStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def remove(self, drop_id: int, user_id: int) -> bool:
+        """Take the fan off the line; whether they were on it."""
+        async with self.database.write() as connection:
+            result = await connection.execute(
+                waitlist_entries.delete().where(
+                    waitlist_entries.c.drop_id == drop_id, waitlist_entries.c.user_id == user_id
+                )
+            )
+        return bool(result.rowcount)
+
+    async def count(self, drop_id: int) -> int:
+        async with self.database.read() as connection:
+            count = await connection.scalar(
+                select(func.count()).where(waitlist_entries.c.drop_id == drop_id)
+            )
+        return int(count or 0)
+
+    async def _place(
+        self, connection: AsyncConnection, drop_id: int, user_id: int
+    ) -> tuple[int, int] | None:
+        mine = (
+            select(waitlist_entries.c.id)
+            .where(waitlist_entries.c.drop_id == drop_id, waitlist_entries.c.user_id == user_id)
+            .scalar_subquery()
+        )
+        ahead_or_me = (
+            select(func.count())
+            .where(waitlist_entries.c.drop_id == drop_id, waitlist_entries.c.id <= mine)
+            .scalar_subquery()
+        )
+        total = select(func.count()).where(waitlist_entries.c.drop_id == drop_id).scalar_subquery()
+        row = (await connection.execute(select(mine, ahead_or_me, total))).one()
+        return None if row[0] is None else (row[1], row[2])
+
+    async def fan_entries(self, guild_id: int, user_id: int) -> list[FanEntry]:
+        """Every drop in this server the fan is waitlisted for, with their place."""
+        async with self.database.read() as connection:
+            rows = (
+                await connection.execute(
+                    select(drops, reminder_optins.c.user_id.label("reminder_user"))
+                    .join(waitlist_entries, waitlist_entries.c.drop_id == drops.c.id)
+                    .outerjoin(
+                        reminder_optins,
+                        and_(
+                            reminder_optins.c.drop_id == drops.c.id,
+                            reminder_optins.c.user_id == user_id,
+                        ),
+                    )
+                    .where(
+                        waitlist_entries.c.guild_id == guild_id,
+                        waitlist_entries.c.user_id == user_id,
+                    )
+                    .order_by(drops.c.starts_at)
+                )
+            ).all()
+            entries = []
+            for row in rows:
+                place = await self._place(connection, row.id, user_id)
+                assert place is not None
+                entries.append(
+                    FanEntry(Drop.from_row(row), *place, reminders=row.reminder_user is not None)
+                )
+        return entries
+
+    async def line(self, drop_id: int) -> list[WaitlistRow]:
+        """The whole line in order, for exports."""
+        async with self.database.read() as connection:
+            rows = (
+                await connection.execute(
+                    select(waitlist_entries, reminder_optins.c.user_id.label("reminder_user"))
+                    .outerjoin(
+                        reminder_optins,
+                        and_(
+                            reminder_optins.c.drop_id == waitlist_entries.c.drop_id,
+                            reminder_optins.c.user_id == waitlist_entries.c.user_id,
+                        ),
+                    )
+                    .where(waitlist_entries.c.drop_id == drop_id)
+                    .order_by(waitlist_entries.c.id)
+                )
+            ).all()
+        return [
+            WaitlistRow(
+                place, row.user_id, row.display_name, row.joined_at, row.reminder_user is not None
+            )
+            for place, row in enumerate(rows, start=1)
+        ]
+
+    async def remove_reminder(self, drop_id: int, user_id: int) -> bool:
+        async with self.database.write() as connection:
+            removed = await connection.execute(
+                reminder_optins.delete().where(
+                    reminder_optins.c.drop_id == drop_id, reminder_optins.c.user_id == user_id
+                )
+            )
+        return bool(removed.rowcount)
+
+    async def add_reminder(self, drop_id: int, guild_id: int, user_id: int, now: datetime) -> None:
+        async with self.database.write() as connection:
+            await connection.execute(
+                self.database.insert_ignoring_duplicates(reminder_optins).values(
+                    drop_id=drop_id, user_id=user_id, guild_id=guild_id, created_at=now
+                )
+            )
