@@ -54,6 +54,19 @@ class WaitlistStore:
             )
         return int(count or 0)
 
+    async def counts(self, drop_ids: list[int]) -> dict[int, int]:
+        """How many wait on each of these drops, in one query."""
+        if not drop_ids:
+            return {}
+        query = (
+            select(waitlist_entries.c.drop_id, func.count())
+            .where(waitlist_entries.c.drop_id.in_(drop_ids))
+            .group_by(waitlist_entries.c.drop_id)
+        )
+        async with self.database.read() as connection:
+            found = {row[0]: int(row[1]) for row in (await connection.execute(query)).all()}
+        return {drop_id: found.get(drop_id, 0) for drop_id in drop_ids}
+
     async def _place(
         self, connection: AsyncConnection, drop_id: int, user_id: int
     ) -> tuple[int, int] | None:

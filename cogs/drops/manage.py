@@ -15,9 +15,22 @@ from bot.ui import ManagerCog, guild_id_of, services_of
 from cogs._options import timezone_autocomplete
 from cogs.drops.announcement import AnnouncementRefresher, post_announcement, render_embed
 from cogs.drops.export import waitlist_csv
-from cogs.drops.options import drop_autocomplete, resolve_drop
+from cogs.drops.options import (
+    Days,
+    Description,
+    DropChoice,
+    DropName,
+    EarlyMinutes,
+    Product,
+    Stock,
+    WallClock,
+    ZoneName,
+    drop_autocomplete,
+    resolve_drop,
+)
 from services import localtime
 from services.drops.rules import DropSpec
+from services.text import fit_lines
 from storage.drops import Drop
 
 if TYPE_CHECKING:
@@ -61,20 +74,20 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
     async def create(
         self,
         interaction: discord.Interaction[Dropbell],
-        name: str,
-        starts_at: str,
-        timezone: str,
-        stock: int,
-        description: str | None = None,
+        name: DropName,
+        starts_at: WallClock,
+        timezone: ZoneName,
+        stock: Stock,
+        description: Description | None = None,
         image: discord.Attachment | None = None,
         channel: discord.TextChannel | None = None,
         ping_role: discord.Role | None = None,
         allocation: Allocation = "waitlist-order",
-        early_access_minutes: int = 0,
-        product: str | None = None,
+        early_access_minutes: EarlyMinutes = 0,
+        product: Product | None = None,
         required_role: discord.Role | None = None,
-        min_account_age_days: int = 0,
-        min_member_days: int = 0,
+        min_account_age_days: Days = 0,
+        min_member_days: Days = 0,
     ) -> None:
         guild_id = guild_id_of(interaction)
         if image is not None and not (image.content_type or "").startswith("image/"):
@@ -175,14 +188,14 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
     async def edit(
         self,
         interaction: discord.Interaction[Dropbell],
-        drop: str,
-        starts_at: str | None = None,
-        timezone: str | None = None,
-        stock: int | None = None,
-        description: str | None = None,
+        drop: DropChoice,
+        starts_at: WallClock | None = None,
+        timezone: ZoneName | None = None,
+        stock: Stock | None = None,
+        description: Description | None = None,
         required_role: discord.Role | None = None,
-        min_account_age_days: int | None = None,
-        min_member_days: int | None = None,
+        min_account_age_days: Days | None = None,
+        min_member_days: Days | None = None,
         clear_required_role: bool = False,
     ) -> None:
         found = await resolve_drop(interaction, drop)
@@ -254,17 +267,14 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
                 "No drops yet. Create one with /drop create.", ephemeral=True
             )
             return
-        lines = []
-        for drop in found[:25]:
-            count = await service.waitlist_count(drop.id)
-            lines.append(
-                f"**{drop.name}** · {drop.status} · opens "
-                f"{localtime.discord_timestamp(drop.starts_at, 'f')} · stock {drop.stock:,} · "
-                f"{count:,} waiting"
-            )
-        if len(found) > 25:
-            lines.append(f"…and {len(found) - 25} more.")
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+        counts = await service.waitlist_counts([drop.id for drop in found])
+        lines = [
+            f"**{drop.name}** · {drop.status} · opens "
+            f"{localtime.discord_timestamp(drop.starts_at, 'f')} · stock {drop.stock:,} · "
+            f"{counts[drop.id]:,} waiting"
+            for drop in found
+        ]
+        await interaction.response.send_message(fit_lines(lines), ephemeral=True)
 
     @app_commands.command(name="show", description="A drop's details")
     @app_commands.describe(drop="The drop to show")

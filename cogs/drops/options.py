@@ -8,9 +8,29 @@ import discord
 from discord import app_commands
 
 from bot.ui import guild_id_of, services_of
-from services.drops.rules import Member
+from services.drops.rules import (
+    MAX_DAYS,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_EARLY_ACCESS_MINUTES,
+    MAX_NAME_LENGTH,
+    MAX_PRODUCT_LENGTH,
+    MAX_STOCK,
+    Member,
+)
 from services.localtime import format_local
 from storage.drops import Drop
+
+# Bounds in the command schema: Discord refuses out-of-range input in the client, before it
+# ever reaches us, and nothing free-text can overflow the announcement embed.
+DropName = app_commands.Range[str, 1, MAX_NAME_LENGTH]
+Description = app_commands.Range[str, 1, MAX_DESCRIPTION_LENGTH]
+Product = app_commands.Range[str, 1, MAX_PRODUCT_LENGTH]
+WallClock = app_commands.Range[str, 1, 40]
+ZoneName = app_commands.Range[str, 1, 64]
+DropChoice = app_commands.Range[str, 1, 100]
+Stock = app_commands.Range[int, 1, MAX_STOCK]
+Days = app_commands.Range[int, 0, MAX_DAYS]
+EarlyMinutes = app_commands.Range[int, 0, MAX_EARLY_ACCESS_MINUTES]
 
 
 async def drop_autocomplete(

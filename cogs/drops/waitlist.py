@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -10,13 +11,16 @@ from discord.ext import commands
 
 from bot.ui import guild_id_of, services_of
 from cogs.drops.options import drop_autocomplete, member_facts, resolve_drop
-from services.localtime import discord_timestamp
+from services.localtime import discord_timestamp, utcnow
+from services.text import fit_lines, plural
 from storage.drops import Drop
 from storage.joins import Joined
 from storage.states import DropStatus
 
 if TYPE_CHECKING:
     from bot.bot import Dropbell
+
+RECENTLY_ENDED = timedelta(days=7)
 
 
 def opens(drop: Drop) -> str:
@@ -89,16 +93,23 @@ class Waitlist(commands.GroupCog, group_name="waitlist", group_description="Drop
                 ephemeral=True,
             )
             return
+        # Open drops first; an ended one only while it is news (a week after its date).
+        recent = utcnow() - RECENTLY_ENDED
         lines = []
-        for entry in entries:
+        for entry in sorted(entries, key=lambda entry: not entry.drop.is_open):
+            drop = entry.drop
             bell = " 🔔" if entry.reminders else ""
-            if entry.drop.status == DropStatus.CANCELLED:
-                lines.append(f"**{entry.drop.name}** was cancelled; nothing more will happen.")
-            elif entry.drop.is_open:
+            if drop.is_open:
                 lines.append(
-                    f"**{entry.drop.name}**: #{entry.place} of {entry.total:,}, "
-                    f"{opens(entry.drop)}{bell}"
+                    f"**{drop.name}**: #{entry.place} of {entry.total:,}, {opens(drop)}{bell}"
                 )
+            elif drop.starts_at < recent:
+                continue
+            elif drop.status == DropStatus.CANCELLED:
+                lines.append(f"**{drop.name}** was cancelled; nothing more will happen.")
             else:
-                lines.append(f"**{entry.drop.name}**: {entry.drop.status}.")
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+                lines.append(f"**{drop.name}**: {drop.status}.")
+        older = len(entries) - len(lines)
+        tail = f"(and {plural(older, 'older drop')} not shown)" if older else ""
+        text = fit_lines(lines, tail=tail) if lines else f"Nothing open for you right now {tail}."
+        await interaction.response.send_message(text, ephemeral=True)

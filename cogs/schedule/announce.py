@@ -12,15 +12,18 @@ from bot.ui import ManagerCog, guild_id_of, services_of
 from cogs._options import timezone_autocomplete
 from cogs.schedule.buttons import preview_view
 from services import localtime
+from services.schedule import render
 from services.schedule.announcements import local_time
 from services.schedule.reports import describe
+from services.text import fit_lines
 from storage.states import SendKind
 
 if TYPE_CHECKING:
     from bot.bot import Dropbell
 
 Repeat = Literal["daily", "weekly"]
-LIST_LIMIT = 25
+# More rows than one message can show; the rest are only counted.
+RENDERED_AT_MOST = 60
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -44,9 +47,9 @@ class AnnounceCommands(
         self,
         interaction: discord.Interaction[Dropbell],
         channel: discord.TextChannel,
-        message: str,
-        at: str,
-        timezone: str,
+        message: app_commands.Range[str, 1, render.MAX_ANNOUNCEMENT],
+        at: app_commands.Range[str, 1, 40],
+        timezone: app_commands.Range[str, 1, 64],
         repeat: Repeat | None = None,
     ) -> None:
         due_at = localtime.parse_local(at, timezone)
@@ -64,10 +67,13 @@ class AnnounceCommands(
             if repeat
             else ""
         )
+        # The message goes in an embed (room for 4,096): up to 1,900 characters of it plus
+        # this heading would not fit in one message's 2,000.
         await interaction.response.send_message(
             f"**Preview** — posts in <#{channel.id}> at {local_time(draft)} "
             f"({localtime.discord_timestamp(due_at, 'F')} in your time, "
-            f"{localtime.discord_timestamp(due_at, 'R')}){every}:\n>>> {draft.message}",
+            f"{localtime.discord_timestamp(due_at, 'R')}){every}:",
+            embed=discord.Embed(description=draft.message),
             view=preview_view(draft.id),
             ephemeral=True,
         )
@@ -82,7 +88,7 @@ class AnnounceCommands(
             )
             return
         lines = []
-        for row in rows[:LIST_LIMIT]:
+        for row in rows[:RENDERED_AT_MOST]:
             when = f"{local_time(row)} ({localtime.discord_timestamp(row.due_at, 'R')})"
             if row.kind == SendKind.ANNOUNCEMENT:
                 repeat = f" · {row.repeat}" if row.repeat else ""
@@ -90,9 +96,7 @@ class AnnounceCommands(
                 lines.append(f"#{row.id} · {when} · <#{row.channel_id}>{repeat} · {text}")
             else:
                 lines.append(f"#{row.id} · {when} · {await describe(row, schedule.drops)}")
-        if len(rows) > LIST_LIMIT:
-            lines.append(f"…and {len(rows) - LIST_LIMIT} more.")
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+        await interaction.response.send_message(fit_lines(lines, total=len(rows)), ephemeral=True)
 
     @app_commands.command(name="cancel", description="Cancel a scheduled announcement")
     @app_commands.describe(announcement="The announcement to cancel")

@@ -54,7 +54,7 @@ class AnnounceDecision(
         if self.fields["action"] == "discard":
             await announcements.discard(send_id, interaction.user.id)
             await interaction.response.edit_message(
-                content="Discarded: nothing was scheduled.", view=None
+                content="Discarded: nothing was scheduled.", embed=None, view=None
             )
             return
         row = await announcements.confirm(send_id, interaction.user.id)

@@ -24,10 +24,19 @@ ALLOCATIONS: Mapping[Allocation, str] = {
     ),
 }
 MAX_NAME_LENGTH = 80
+# The announcement embed holds the description (Discord: 4,096) beside its other fields, and all
+# of an embed must stay under 6,000 characters.
+MAX_DESCRIPTION_LENGTH = 4000
+MAX_PRODUCT_LENGTH = 200
 MAX_STOCK = 1_000_000
-MAX_DAYS_OR_MINUTES = 3650 * 24 * 60
-# The options that count days or minutes: none may be negative.
-NON_NEGATIVE = ("early_access_minutes", "min_account_age_days", "min_member_days")
+MAX_DAYS = 3650
+MAX_EARLY_ACCESS_MINUTES = 7 * 24 * 60
+# Options counting days or minutes, and their largest values.
+BOUNDED = {
+    "early_access_minutes": MAX_EARLY_ACCESS_MINUTES,
+    "min_account_age_days": MAX_DAYS,
+    "min_member_days": MAX_DAYS,
+}
 # What /drop edit may change; anything else is a programming error, not a manager's.
 EDITABLE = frozenset(
     {
@@ -96,11 +105,22 @@ def check_future(starts_at: datetime, now: datetime) -> None:
         )
 
 
-def check_non_negative(values: Mapping[str, Any]) -> None:
-    for label in NON_NEGATIVE:
+def check_bounds(values: Mapping[str, Any]) -> None:
+    for label, largest in BOUNDED.items():
         value = values.get(label)
-        if value is not None and not 0 <= value <= MAX_DAYS_OR_MINUTES:
+        if value is not None and value < 0:
             raise UserError(f"{label} cannot be negative; use 0 for none.")
+        if value is not None and value > largest:
+            raise UserError(f"{label} can be at most {largest:,}; you gave {value:,}.")
+    for label, longest in (
+        ("description", MAX_DESCRIPTION_LENGTH),
+        ("product", MAX_PRODUCT_LENGTH),
+    ):
+        text = values.get(label)
+        if text is not None and len(text) > longest:
+            raise UserError(
+                f"The {label} is {len(text):,} characters long; keep it to {longest:,} or fewer."
+            )
 
 
 def validate_spec(spec: DropSpec, now: datetime) -> DropSpec:
@@ -111,7 +131,7 @@ def validate_spec(spec: DropSpec, now: datetime) -> DropSpec:
         raise UserError(
             f"{spec.allocation!r} is not an allocation method; use one of {', '.join(ALLOCATIONS)}."
         )
-    check_non_negative(dataclasses.asdict(spec))
+    check_bounds(dataclasses.asdict(spec))
     return dataclasses.replace(spec, name=name, allocation=Allocation(spec.allocation))
 
 
@@ -128,7 +148,7 @@ def validate_changes(drop: Drop, changes: Mapping[str, Any], now: datetime) -> d
         values["name"] = clean_name(values["name"])
     if "starts_at" in values:
         check_future(values["starts_at"], now)
-    check_non_negative(values)
+    check_bounds(values)
     if "stock" in values:
         check_stock(values["stock"])
         handed_out = drop.stock - drop.remaining

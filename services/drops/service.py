@@ -167,6 +167,9 @@ class DropService:
     async def waitlist_count(self, drop_id: int) -> int:
         return await self.waitlists.count(drop_id)
 
+    async def waitlist_counts(self, drop_ids: list[int]) -> dict[int, int]:
+        return await self.waitlists.counts(drop_ids)
+
     async def fan_entries(self, guild_id: int, user_id: int) -> list[FanEntry]:
         """Every drop in this server the fan is waitlisted for, with their place."""
         return await self.waitlists.fan_entries(guild_id, user_id)

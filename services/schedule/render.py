@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from services.localtime import discord_timestamp
-from services.text import plural
+from services.text import fit_lines, plural
 from storage.drops import Drop
 from storage.reminders import Delivery
 from storage.schedule import ScheduledSend
@@ -83,12 +83,12 @@ def missed_report(sends: list[tuple[ScheduledSend, str]], grace_hours: float) ->
         f"I was offline when these posts were due, more than {grace_hours:g} h ago, so I did "
         "not post them late:"
     ]
-    for send, what in sends[:20]:
-        lines.append(f"• {what}, due {discord_timestamp(send.due_at, 'f')}")
-    if len(sends) > 20:
-        lines.append(f"…and {len(sends) - 20} more.")
-    lines.append("Schedule them again with /announce schedule if they still matter.")
-    return "\n".join(lines)
+    items = [f"• {what}, due {discord_timestamp(send.due_at, 'f')}" for send, what in sends]
+    return fit_lines(
+        items,
+        head="\n".join(lines),
+        tail="Schedule them again with /announce schedule if they still matter.",
+    )
 
 
 def uncertain_report(send: ScheduledSend, what: str, channel_id: int | None) -> str:
