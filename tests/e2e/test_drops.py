@@ -8,6 +8,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -64,9 +65,23 @@ async def test_create_announces_with_everything_a_fan_needs(
         f"dropbell:join:{drop_id_of(post)}",
         f"dropbell:remind:{drop_id_of(post)}",
     }
-    events = sandbox.scheduled_events(community.guild.id)
-    assert [event["name"] for event in events] == ["Night Moth Tee"]
-    assert str(starts.year) in events[0]["scheduled_start_time"]
+    # The server event, as the sandbox received it: the drop's exact opening instant (18:00
+    # Berlin time, whatever the offset that day) and an hour after it, as an external event.
+    drop = await bot.services.drops.get_any(drop_id_of(post))
+    assert drop is not None
+    assert drop.starts_at == starts.replace(tzinfo=ZoneInfo("Europe/Berlin"))
+    [event] = sandbox.scheduled_events(community.guild.id)
+    assert int(event["id"]) == drop.event_id
+    assert event["name"] == "Night Moth Tee"
+    assert datetime.fromisoformat(event["scheduled_start_time"]) == drop.starts_at
+    assert datetime.fromisoformat(event["scheduled_end_time"]) == drop.starts_at + timedelta(
+        hours=1
+    )
+    assert event["entity_type"] == 3  # EXTERNAL: a place outside Discord's voice channels
+    assert event["entity_metadata"] == {
+        "location": "Discord: press Join waitlist on the announcement"
+    }
+    assert event["description"] == "Hand-printed in Leipzig."
 
 
 async def test_join_button_and_command_agree_and_places_move(
@@ -115,9 +130,14 @@ async def test_simultaneous_joins_get_different_places(
 
 async def test_join_costs_one_rest_call(sandbox: Sandbox, community: Community, bot) -> None:
     post = await create_drop(sandbox, community)
-    await asyncio.sleep(0.5)  # let the post-create refresh edit land first
+    # Announcing is followed by one refresh edit of the post (the refresher's); once that has
+    # landed, nothing changes the post until someone joins.
+    edit = "PATCH /channels/{channel_id}/messages/{message_id}"
+    await wait_for(lambda: sandbox.request_counts()[edit] >= 1, 5, "the post-create edit")
     sandbox.reset_request_counts()
     await sandbox.click(community.fans[0], post, f"dropbell:join:{drop_id_of(post)}")
+    # The answer can come before the handler ends; once it has ended it makes no more calls.
+    await wait_for(lambda: bot.in_flight.count == 0, 5, "the join handler to finish")
     assert sum(sandbox.request_counts().values()) == 1
     [(route, count)] = sandbox.request_counts().items()
     assert route.endswith("/callback") and count == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections import Counter
 from datetime import timedelta
@@ -49,7 +50,7 @@ async def started(sandbox: Sandbox, process: BotProcess, identifies: int) -> Non
 
 
 def states(database_path: Path) -> Counter[str]:
-    with sqlite3.connect(database_path) as connection:
+    with contextlib.closing(sqlite3.connect(database_path)) as connection:
         return Counter(
             state for (state,) in connection.execute("SELECT state FROM scheduled_sends")
         )
@@ -73,7 +74,10 @@ async def test_kill_9_while_posts_are_due_then_restart_posts_each_once(
             15,
             "every post after the restart",
         )
-        await asyncio.sleep(1.0)
+        # Every row recorded as sent: nothing is left that could post again.
+        await wait_for(
+            lambda: states(database_path) == Counter({"sent": POSTS}), 15, "every row sent"
+        )
     finally:
         assert await asyncio.to_thread(process.terminate) == 0, process.output()
     counts = Counter(markers(sandbox.messages(community.drops.id)))
@@ -88,7 +92,9 @@ async def test_sigterm_exits_zero_and_leaves_unsent_rows_pending(
     process = BotProcess(sandbox, database_path, community.guild.id, tmp_path / "bot.log")
     await started(sandbox, process, sandbox.stats["identifies"])
     await sandbox.wait_for_bot()
-    await asyncio.sleep(0.5)
+    # A command answered: start-up is over (setup_hook started the schedule) and it serves.
+    about = await sandbox.slash(community.fans[0], "dropbell about", timeout=10)
+    assert "dropbell" in about.content
     assert await asyncio.to_thread(process.terminate) == 0, process.output()
     assert states(database_path) == Counter({"pending": POSTS})
     assert markers(sandbox.messages(community.drops.id)) == []

@@ -1,15 +1,24 @@
-"""Every cog module loads, has setup(), and no two commands share a name."""
+"""Every cog module loads, has setup(), and no two extensions define the same command."""
 
 from __future__ import annotations
 
 import importlib
-from collections import Counter
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
+import pytest
+from discord import AppCommandType
+from discord.app_commands import Command, ContextMenu, Group
 
 from bot.bot import Dropbell, discover_extensions
 from bot.config import Settings
 from storage.engine import Database
 from storage.migrate import upgrade
+
+CONFLICTING = "tests.unit.conflicting_extension"
 
 
 def test_every_extension_has_setup() -> None:
@@ -20,24 +29,89 @@ def test_every_extension_has_setup() -> None:
         assert callable(getattr(module, "setup", None)), f"{name} has no setup()"
 
 
-async def test_commands_load_without_duplicates(tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class ExtensionCommands:
+    top_level: list[str]  # "/drop", or "message menu 'Report'" for a context menu
+    qualified: list[str]  # every subcommand and subgroup by its full name: "/drop create"
+
+
+def label(command: Command | Group | ContextMenu) -> str:
+    if isinstance(command, ContextMenu):
+        return f"{command.type.name} menu {command.name!r}"
+    return f"/{command.qualified_name}"
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'structure.db'}")
+    await upgrade(database)  # as setup_hook does before loading cogs
+    yield database
+    await database.dispose()
+
+
+async def commands_of(extensions: list[str], database: Database) -> dict[str, ExtensionCommands]:
+    """Each extension loaded alone into a fresh bot, and the commands it adds.
+
+    Alone, because in one bot discord.py refuses the second of two same-named commands as it
+    loads (or the second silently wins, with ``override``): a clash between extensions only
+    shows when each one's commands are collected apart and compared.
+    """
     settings = Settings.model_validate(
         {"discord": {"token": "t"}, "database": {"url": "sqlite+aiosqlite:///x.db"}}
     )
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'structure.db'}")
-    await upgrade(database)  # as setup_hook does before loading cogs
-    import httpx
-
+    found = {}
     async with httpx.AsyncClient() as client:
-        bot = Dropbell(settings=settings, database=database, http_client=client)
-        for name in bot.extension_names:
-            await bot.load_extension(name)
-        top_level = [command.name for command in bot.tree.get_commands()]
-        duplicates = [name for name, count in Counter(top_level).items() if count > 1]
-        assert not duplicates
-        qualified = [c.qualified_name for c in bot.tree.walk_commands()]
-        assert len(qualified) == len(set(qualified))
-        for expected in ("dropbell about", "drop create", "waitlist join", "waitlist status"):
-            assert expected in qualified
-        await bot.close()
-    await database.dispose()
+        for name in extensions:
+            bot = Dropbell(settings=settings, database=database, http_client=client)
+            try:
+                await bot.load_extension(name)
+                found[name] = ExtensionCommands(
+                    top_level=[label(command) for command in bot.tree.get_commands()],
+                    qualified=[
+                        label(command)
+                        for command in bot.tree.walk_commands(type=AppCommandType.chat_input)
+                        if command.parent is not None
+                    ],
+                )
+            finally:
+                await bot.close()
+    return found
+
+
+def conflicts(found: Mapping[str, ExtensionCommands]) -> list[str]:
+    """One sentence per command name that more than one extension defines."""
+    problems = []
+    for kind, names_of in (
+        ("top-level command", lambda commands: commands.top_level),
+        ("command", lambda commands: commands.qualified),
+    ):
+        owners: dict[str, list[str]] = defaultdict(list)
+        for extension, commands in found.items():
+            for command in names_of(commands):
+                owners[command].append(extension)
+        problems += [
+            f"{kind} {command} is defined by {' and '.join(extensions)}"
+            for command, extensions in owners.items()
+            if len(extensions) > 1
+        ]
+    return problems
+
+
+async def test_no_two_extensions_define_the_same_command(database: Database) -> None:
+    found = await commands_of(discover_extensions(), database)
+    problems = conflicts(found)
+    assert not problems, "\n".join(problems)
+    qualified = {name for commands in found.values() for name in commands.qualified}
+    for expected in ("/dropbell about", "/drop create", "/waitlist join", "/announce schedule"):
+        assert expected in qualified
+
+
+async def test_the_check_reports_an_extension_that_redefines_a_command(
+    database: Database,
+) -> None:
+    found = await commands_of(["cogs.core", "cogs.drops", CONFLICTING], database)
+    assert found[CONFLICTING] == ExtensionCommands(["/drop"], ["/drop create"])
+    assert conflicts(found) == [
+        f"top-level command /drop is defined by cogs.drops and {CONFLICTING}",
+        f"command /drop create is defined by cogs.drops and {CONFLICTING}",
+    ]
