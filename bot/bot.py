@@ -54,6 +54,7 @@ def schedule_config(settings: SchedulerSettings) -> ScheduleConfig:
             reminders=tuple(timedelta(minutes=m) for m in settings.reminder_offsets_minutes),
         ),
         dm_per_second=settings.dm_per_second,
+        dm_opens_per_second=settings.dm_opens_per_second,
     )
 
 

@@ -117,6 +117,15 @@ class SchedulerSettings(_Section):
         le=50,
         description="Reminder DMs per second at most (Discord allows a bot about 50 requests/s).",
     )
+    dm_opens_per_second: float = Field(
+        default=0.8,
+        gt=0,
+        le=10,
+        description=(
+            "New DM channels opened per second at most (opening them fast gets 40003; a known "
+            "channel is reused, so this paces only each fan's first reminder)."
+        ),
+    )
 
 
 class ShopifyShop(_Section):

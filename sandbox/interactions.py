@@ -131,6 +131,7 @@ class CommandBuilder:
         if kind == 3:
             if not isinstance(value, str):
                 raise SandboxError(f"{where} is a string, got {value!r}")
+            self._check_length(opt, value, where)
             self._check_choice(opt, value, where)
             return value
         if kind == 4:
@@ -184,6 +185,15 @@ class CommandBuilder:
         choices = opt.get("choices")
         if choices and value not in [c["value"] for c in choices]:
             raise SandboxError(f"{where}: {value!r} is not one of the choices")
+
+    @staticmethod
+    def _check_length(opt: dict[str, Any], value: str, where: str) -> None:
+        # Discord's client refuses to send a string outside min_length/max_length.
+        low, high = opt.get("min_length"), opt.get("max_length")
+        if low is not None and len(value) < low:
+            raise SandboxError(f"{where}: {len(value)} characters is shorter than {low}")
+        if high is not None and len(value) > high:
+            raise SandboxError(f"{where}: {len(value)} characters is longer than {high}")
 
     @staticmethod
     def _check_range(opt: dict[str, Any], value: float, where: str) -> None:

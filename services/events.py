@@ -14,12 +14,14 @@ log = logging.getLogger("dropbell.events")
 
 DropListener = Callable[[int], Awaitable[None]]
 WaitlistListener = Callable[[int], None]
+OptInListener = Callable[[int], None]
 
 
 class DropEvents:
     def __init__(self) -> None:
         self._drop_listeners: list[DropListener] = []
         self._waitlist_listeners: list[WaitlistListener] = []
+        self._opt_in_listeners: list[OptInListener] = []
 
     def on_drop_changed(self, listener: DropListener) -> Callable[[], None]:
         """Listen to changes of a drop (created, edited, cancelled, opened); returns an undo."""
@@ -29,6 +31,11 @@ class DropEvents:
     def on_waitlist_changed(self, listener: WaitlistListener) -> Callable[[], None]:
         self._waitlist_listeners.append(listener)
         return lambda: self._waitlist_listeners.remove(listener)
+
+    def on_reminder_opt_in(self, listener: OptInListener) -> Callable[[], None]:
+        """Listen to fans turning reminders on (called with the user id; keep it cheap)."""
+        self._opt_in_listeners.append(listener)
+        return lambda: self._opt_in_listeners.remove(listener)
 
     async def drop_changed(self, drop_id: int) -> None:
         for listener in list(self._drop_listeners):
@@ -41,3 +48,7 @@ class DropEvents:
     def waitlist_changed(self, drop_id: int) -> None:
         for listener in list(self._waitlist_listeners):
             listener(drop_id)
+
+    def reminder_opted_in(self, user_id: int) -> None:
+        for listener in list(self._opt_in_listeners):
+            listener(user_id)

@@ -6,6 +6,7 @@ Like scheduled sends, every delivery moves by conditional UPDATEs, so a DM is cl
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -198,12 +199,15 @@ class ReminderStore:
                 .values(state=state, message_id=message_id, updated_at=_now())
             )
 
-    async def record_unreachable(self, delivery_id: int, user_id: int, code: int) -> None:
-        """The fan's DMs are closed: this DM ends, and no other is tried until they opt in again."""
+    async def record_unreachable(
+        self, user_id: int, code: int, *, delivery_ids: Iterable[int] = ()
+    ) -> None:
+        """The fan's DMs are closed: these DMs end, and no other is tried until they opt in
+        again."""
         async with self.database.write() as connection:
             await connection.execute(
                 reminder_deliveries.update()
-                .where(reminder_deliveries.c.id == delivery_id)
+                .where(reminder_deliveries.c.id.in_(list(delivery_ids)))
                 .values(state=UNREACHABLE, updated_at=_now())
             )
             await connection.execute(
@@ -211,6 +215,22 @@ class ReminderStore:
             )
             await connection.execute(
                 dm_unreachable.insert().values(user_id=user_id, code=code, recorded_at=_now())
+            )
+
+    async def release_delivery(self, delivery_id: int) -> None:
+        """sending -> pending without counting the attempt: it was put off, not tried."""
+        async with self.database.write() as connection:
+            await connection.execute(
+                reminder_deliveries.update()
+                .where(
+                    reminder_deliveries.c.id == delivery_id,
+                    reminder_deliveries.c.state == SENDING,
+                )
+                .values(
+                    state=PENDING,
+                    attempts=reminder_deliveries.c.attempts - 1,
+                    updated_at=_now(),
+                )
             )
 
     async def unreachable(self) -> set[int]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cogs.drops.announcement import AnnouncementRefresher
 from cogs.drops.buttons import DYNAMIC_ITEMS
 from cogs.drops.manage import DropCommands
+from cogs.drops.refresher import AnnouncementRefresher
 from cogs.drops.waitlist import Waitlist
 
 if TYPE_CHECKING:

@@ -1,26 +1,16 @@
-"""The drop announcement: how it looks, and keeping its live waitlist count fresh cheaply.
-
-Joins never edit the post themselves: they mark the drop dirty, and one background loop edits
-each dirty announcement at most once per interval. A burst of a thousand joins costs a handful
-of edits, and none of them sits on a fan's click.
-"""
+"""The drop announcement: how it looks (kept fresh by :mod:`cogs.drops.refresher`)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import discord
-from discord.ext import commands
 
 from bot.ui import view_of
 from cogs.drops.buttons import JoinButton, RemindButton
-from services import metrics
 from services.drops.rules import ALLOCATIONS
-from services.drops.service import DropService
 from services.localtime import discord_timestamp, format_local
 from storage.drops import Drop
 from storage.states import DropStatus
@@ -46,7 +36,9 @@ def requirements_text(drop: Drop) -> str | None:
     return "To join you need " + ", ".join(parts) + "." if parts else None
 
 
-def render_embed(drop: Drop, waitlist_count: int) -> discord.Embed:
+def render_embed(drop: Drop, waitlist_count: int, *, with_image: bool = True) -> discord.Embed:
+    """The announcement's embed; its image is the upload carried by the post itself, so only
+    the post can show it (``with_image=False`` elsewhere)."""
     suffix = {DropStatus.SCHEDULED: "", DropStatus.LIVE: " (open now)"}.get(
         drop.status, f" ({drop.status})"
     )
@@ -74,7 +66,7 @@ def render_embed(drop: Drop, waitlist_count: int) -> discord.Embed:
         embed.add_field(name="Who can join", value=requirements, inline=False)
     if drop.status == DropStatus.CANCELLED:
         embed.add_field(name="Cancelled", value="This drop was cancelled.", inline=False)
-    if drop.image_url:
+    if drop.image_url and with_image:
         embed.set_image(url=drop.image_url)
     embed.set_footer(
         text=f"dropbell · drop {drop.id} · {format_local(drop.starts_at, drop.timezone)}"
@@ -82,82 +74,26 @@ def render_embed(drop: Drop, waitlist_count: int) -> discord.Embed:
     return embed
 
 
+def fingerprint(embed: discord.Embed, view: discord.ui.View) -> str:
+    """What a post shows, as text: an edit that would show the same is not sent."""
+    return json.dumps([embed.to_dict(), view.to_components()], sort_keys=True, default=str)
+
+
 def render_view(drop: Drop) -> discord.ui.View:
     buttons = (JoinButton(drop_id=drop.id), RemindButton(drop_id=drop.id))
     return view_of(*buttons, disabled=not drop.is_open)
 
 
-class AnnouncementRefresher:
-    """Coalesces waitlist-count edits: at most one edit per drop every ``interval`` seconds."""
-
-    def __init__(self, bot: commands.Bot, service: DropService, interval: float = 3.0) -> None:
-        self.bot = bot
-        self.service = service
-        self.interval = interval
-        self._dirty: set[int] = set()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._unsubscribe: list[Callable[[], None]] = []
-
-    def mark(self, drop_id: int) -> None:
-        self._dirty.add(drop_id)
-        self._wake.set()
-
-    async def _drop_changed(self, drop_id: int) -> None:
-        self.mark(drop_id)
-
-    def start(self) -> None:
-        # The post follows whoever changed the drop or its line (a join, an edit, the opening).
-        events = self.service.events
-        self._unsubscribe = [
-            events.on_drop_changed(self._drop_changed),
-            events.on_waitlist_changed(self.mark),
-        ]
-        self._task = asyncio.create_task(self._run(), name="dropbell-announcement-refresher")
-
-    async def stop(self) -> None:
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe = []
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        # Whatever was still dirty gets one last edit so the post ends up right.
-        await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self.flush()
-            await asyncio.sleep(self.interval)
-
-    async def flush(self) -> None:
-        dirty, self._dirty = self._dirty, set()
-        for drop_id in dirty:
-            try:
-                await self.refresh(drop_id)
-            except Exception:
-                log.exception("could not refresh the announcement of drop %s", drop_id)
-
-    async def refresh(self, drop_id: int, drop: Drop | None = None) -> None:
-        if drop is None:
-            drop = await self.service.get_any(drop_id)
-        if drop is None or drop.channel_id is None or drop.message_id is None:
-            return
-        count = await self.service.waitlist_count(drop.id)
-        message = self.bot.get_partial_messageable(drop.channel_id).get_partial_message(
-            drop.message_id
-        )
-        await message.edit(embed=render_embed(drop, count), view=render_view(drop))
-        metrics.ANNOUNCEMENT_EDITS.inc()
-
-
 async def post_announcement(
-    channel: discord.abc.Messageable, drop: Drop, ping_role: discord.Role | None
+    channel: discord.abc.Messageable,
+    drop: Drop,
+    ping_role: discord.Role | None,
+    image: discord.File | None = None,
 ) -> discord.Message:
     kwargs: dict[str, Any] = {"embed": render_embed(drop, 0), "view": render_view(drop)}
+    if image is not None:
+        # Uploaded with the post: an option attachment's URL expires, an upload stays.
+        kwargs["file"] = image
     if ping_role is not None:
         # One role mention in one post reaches everyone who wants it; never mass DMs.
         kwargs["content"] = ping_role.mention

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import discord
@@ -13,7 +12,8 @@ from discord import app_commands
 from bot.errors import UserError
 from bot.ui import ManagerCog, guild_id_of, services_of
 from cogs._options import timezone_autocomplete
-from cogs.drops.announcement import AnnouncementRefresher, post_announcement, render_embed
+from cogs.drops import server_event
+from cogs.drops.announcement import post_announcement, render_embed
 from cogs.drops.export import waitlist_csv
 from cogs.drops.options import (
     Days,
@@ -28,10 +28,10 @@ from cogs.drops.options import (
     drop_autocomplete,
     resolve_drop,
 )
+from cogs.drops.refresher import AnnouncementRefresher
 from services import localtime
 from services.drops.rules import DropSpec
 from services.text import fit_lines
-from storage.drops import Drop
 
 if TYPE_CHECKING:
     from bot.bot import Dropbell
@@ -39,7 +39,22 @@ if TYPE_CHECKING:
 log = logging.getLogger("dropbell.drops")
 
 Allocation = Literal["waitlist-order", "raffle", "collectors-first"]
-EVENT_LENGTH = timedelta(hours=1)
+IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
+
+
+async def read_image(image: discord.Attachment) -> discord.File:
+    """The option's image as bytes to upload with the post: an option attachment is temporary
+    and its CDN URL expires, so the post must carry its own copy."""
+    extension = IMAGE_TYPES.get((image.content_type or "").split(";")[0].strip())
+    if extension is None:
+        raise UserError(f"{image.filename} is not an image; attach a PNG, JPEG, GIF or WebP.")
+    try:
+        data = await image.read()
+    except discord.HTTPException as error:
+        raise UserError(
+            f"I couldn't read {image.filename} ({error.text or error.status}); attach it again."
+        ) from error
+    return discord.File(io.BytesIO(data), filename=f"drop.{extension}")
 
 
 class DropCommands(ManagerCog, group_name="drop", group_description="Manage drops"):
@@ -90,16 +105,18 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
         min_member_days: Days = 0,
     ) -> None:
         guild_id = guild_id_of(interaction)
-        if image is not None and not (image.content_type or "").startswith("image/"):
-            raise UserError(f"{image.filename} is not an image; attach a PNG, JPEG or GIF.")
+        # Defer before any database work: the 3-second clock started at Discord, and a write
+        # may queue behind a burst of joins.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         target = await self._announce_channel(interaction, channel)
+        picture = await read_image(image) if image is not None else None
         spec = DropSpec(
             name=name,
             starts_at=localtime.parse_local(starts_at, timezone),
             timezone=timezone.strip(),
             stock=stock,
             description=description,
-            image_url=image.url if image else None,
+            image_url=f"attachment://{picture.filename}" if picture else None,
             channel_id=target.id,
             ping_role_id=ping_role.id if ping_role else None,
             allocation=allocation,
@@ -111,16 +128,17 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
         )
         service = services_of(interaction).drops
         drop = await service.create(guild_id, interaction.user.id, spec)
-        await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            message = await post_announcement(target, drop, ping_role)
+            message = await post_announcement(target, drop, ping_role, picture)
         except discord.HTTPException as error:
             await service.delete(drop.id)
             raise UserError(
                 f"I couldn't post in <#{target.id}> ({error.text or error.status}); give me "
-                "Send Messages and Embed Links there, then try again. Nothing was created."
+                "Send Messages, Embed Links and Attach Files there, then try again. Nothing "
+                "was created."
             ) from error
-        event_id, event_note = await self._create_event(interaction.guild, drop)
+        self.refresher.posted(drop, message)
+        event_id, event_note = await server_event.create_event(interaction.guild, drop)
         await service.announced(
             drop.id, channel_id=target.id, message_id=message.id, event_id=event_id
         )
@@ -145,32 +163,6 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
         return self.bot.get_partial_messageable(
             settings.announce_channel_id, guild_id=interaction.guild_id
         )
-
-    async def _create_event(
-        self, guild: discord.Guild | None, drop: Drop
-    ) -> tuple[int | None, str]:
-        """A server event for the drop; a missing permission is told, not fatal."""
-        if guild is None:
-            return None, ""
-        try:
-            event = await guild.create_scheduled_event(
-                name=drop.name,
-                start_time=drop.starts_at,
-                end_time=drop.starts_at + EVENT_LENGTH,
-                entity_type=discord.EntityType.external,
-                privacy_level=discord.PrivacyLevel.guild_only,
-                location="Discord: press Join waitlist on the announcement",
-                description=(drop.description or "A dropbell drop.")[:1000],
-            )
-        except discord.Forbidden:
-            return None, (
-                "\nI couldn't add it to the server's Events tab: I need the Manage Events "
-                "permission. The drop itself is created."
-            )
-        except discord.HTTPException as error:
-            log.warning("could not create the event for drop %s: %s", drop.id, error)
-            return None, "\nThe server event could not be created; the drop itself is fine."
-        return event.id, ""
 
     @app_commands.command(name="edit", description="Change a drop's time, stock, text or rules")
     @app_commands.describe(
@@ -198,6 +190,7 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
         min_member_days: Days | None = None,
         clear_required_role: bool = False,
     ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         found = await resolve_drop(interaction, drop)
         changes: dict[str, Any] = {}
         if starts_at is not None or timezone is not None:
@@ -218,40 +211,20 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
         elif clear_required_role:
             changes["required_role_id"] = None
         updated = await services_of(interaction).drops.update(found.guild_id, found.id, **changes)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        note = await self._sync_post_and_event(interaction.guild, updated)
-        await interaction.followup.send(f"**{updated.name}** is updated.{note}", ephemeral=True)
-
-    async def _sync_post_and_event(self, guild: discord.Guild | None, drop: Drop) -> str:
-        """Bring the announcement and the server event in line with the drop."""
-        note = ""
-        try:
-            await self.refresher.refresh(drop.id, drop)
-        except discord.HTTPException as error:
-            note += f"\nThe announcement could not be updated ({error.text or error.status})."
-        if guild is not None and drop.event_id is not None:
-            try:
-                event = await guild.fetch_scheduled_event(drop.event_id)
-                if drop.is_open:
-                    await event.edit(
-                        name=drop.name,
-                        start_time=drop.starts_at,
-                        end_time=drop.starts_at + EVENT_LENGTH,
-                    )
-                else:
-                    await event.delete()
-            except discord.HTTPException as error:
-                note += f"\nThe server event could not be updated ({error.text or error.status})."
-        return note
+        # The post follows through the refresher (drop_changed); nothing here waits for it.
+        note = await server_event.follow_drop(interaction.guild, updated)
+        await interaction.followup.send(
+            f"**{updated.name}** is updated; its post follows in a moment.{note}", ephemeral=True
+        )
 
     @app_commands.command(name="cancel", description="Cancel a drop")
     @app_commands.describe(drop="The drop to cancel")
     @app_commands.autocomplete(drop=drop_autocomplete)
-    async def cancel(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
+    async def cancel(self, interaction: discord.Interaction[Dropbell], drop: DropChoice) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         found = await resolve_drop(interaction, drop)
         cancelled = await services_of(interaction).drops.cancel(found.guild_id, found.id)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        note = await self._sync_post_and_event(interaction.guild, cancelled)
+        note = await server_event.follow_drop(interaction.guild, cancelled)
         await interaction.followup.send(
             f"**{cancelled.name}** is cancelled. Its post shows it and waitlisted fans see it in "
             f"/waitlist status (no DMs are sent).{note}",
@@ -282,7 +255,7 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
     async def show(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
         service = services_of(interaction).drops
         found = await resolve_drop(interaction, drop)
-        embed = render_embed(found, await service.waitlist_count(found.id))
+        embed = render_embed(found, await service.waitlist_count(found.id), with_image=False)
         if found.channel_id and found.message_id and found.guild_id:
             link = (
                 f"https://discord.com/channels/{found.guild_id}/{found.channel_id}/"

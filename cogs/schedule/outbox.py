@@ -10,7 +10,7 @@ import discord
 from discord.ext import commands
 
 from cogs.schedule.buttons import stop_reminders_view
-from services.schedule.outbox import CLOSED_DMS, SendFailed, Unreachable
+from services.schedule.outbox import CLOSED_DMS, OPENING_DMS_TOO_FAST, SendFailed, Unreachable
 
 HISTORY_LOOKBACK = 100
 
@@ -19,8 +19,10 @@ def _failure(error: discord.HTTPException) -> SendFailed:
     text = error.text or f"HTTP {error.status}"
     if isinstance(error, discord.Forbidden) and error.code == CLOSED_DMS:
         return Unreachable(text)
+    # Only 50007 closes a door; 40003 and a 429 discord.py gave up on ask for a pause.
+    later = error.status == 429 or error.code == OPENING_DMS_TOO_FAST
     permanent = isinstance(error, discord.Forbidden | discord.NotFound)
-    return SendFailed(text, permanent=permanent, code=error.code)
+    return SendFailed(text, permanent=permanent, code=error.code, later=later)
 
 
 class DiscordOutbox:

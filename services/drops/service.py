@@ -182,6 +182,7 @@ class DropService:
         if not drop.is_open:
             raise UserError(f"**{drop.name}** is {drop.status}; there is nothing to remind.")
         await self.waitlists.add_reminder(drop.id, guild_id, user_id, utcnow())
+        self.events.reminder_opted_in(user_id)
         return drop, True
 
     async def export(self, guild_id: int, drop_id: int) -> tuple[Drop, list[WaitlistRow]]:

@@ -21,10 +21,12 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from services import metrics
 from services.schedule import render
-from services.schedule.outbox import Outbox, SendFailed, Unreachable
+from services.schedule.dm_channels import DMChannelOpener
+from services.schedule.outbox import CLOSED_DMS, Outbox, SendFailed, Unreachable
+from services.schedule.pacing import Pacer
 from storage.drops import Drop
 from storage.reminders import Delivery, ReminderStore
-from storage.states import DeliveryState
+from storage.states import DeliveryState, DropStatus
 
 PENDING, SENT, FAILED = DeliveryState.PENDING, DeliveryState.SENT, DeliveryState.FAILED
 SKIPPED = DeliveryState.SKIPPED
@@ -33,24 +35,10 @@ log = logging.getLogger("dropbell.schedule.dm")
 
 DEFAULT_GLOBAL_LIMIT = 50.0
 DEFAULT_SHARE = 0.95
+DEFAULT_OPENS_PER_SECOND = 0.8
 MAX_ATTEMPTS = 5
 RETRY_DELAY = 5.0
-
-
-class Pacer:
-    """Hands out evenly spaced send slots: at most ``rate`` per second, never bunched."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate
-        self._next = 0.0
-
-    async def wait(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        slot = max(now, self._next)
-        self._next = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+LATER_DELAY = 10.0
 
 
 class DMQueue:
@@ -60,11 +48,13 @@ class DMQueue:
         get_drop: Callable[[int], Awaitable[Drop | None]],
         *,
         per_second: float = DEFAULT_GLOBAL_LIMIT * DEFAULT_SHARE,
+        opens_per_second: float = DEFAULT_OPENS_PER_SECOND,
         workers: int = 8,
     ) -> None:
         self.store = store
         self.get_drop = get_drop
         self.pacer = Pacer(per_second)
+        self.opener = DMChannelOpener(store, self.pacer, opens_per_second, self.submit)
         self.worker_count = workers
         self.outbox: Outbox | None = None
         self._queue: asyncio.Queue[int] = asyncio.Queue()
@@ -77,6 +67,7 @@ class DMQueue:
     async def start(self, outbox: Outbox) -> None:
         self.outbox = outbox
         self._closing = False
+        self.opener.start(outbox)
         self._workers = [
             asyncio.create_task(self._work(), name=f"dropbell-dm-{index}")
             for index in range(self.worker_count)
@@ -101,6 +92,11 @@ class DMQueue:
                     continue
             await self.store.finish_delivery(delivery.id, SENT if found else PENDING, found)
 
+    def warm(self, user_id: int) -> None:
+        """Open this fan's DM channel now, slowly, so their reminders need no open later."""
+        if self.outbox is not None and not self._closing:
+            self.opener.request(user_id)
+
     def submit(self, delivery_ids: Iterable[int]) -> None:
         for delivery_id in delivery_ids:
             if delivery_id not in self._queued and not self._closing:
@@ -110,6 +106,7 @@ class DMQueue:
     async def stop(self, timeout: float = 10.0) -> None:
         """Finish the DMs in flight; leave the rest pending in the database."""
         self._closing = True
+        await self.opener.stop()
         for task in self._later:
             task.cancel()
         for task in self._workers:
@@ -143,21 +140,27 @@ class DMQueue:
         if delivery is None:
             return
         drop = await self.get_drop(delivery.drop_id)
-        if drop is None or not drop.is_open:
+        stale = delivery.offset_seconds > 0 and drop is not None and drop.status != DropStatus.SCHEDULED
+        if drop is None or not drop.is_open or stale:
+            # A "opens in an hour" that could only arrive after the opening is not sent.
             await self.store.finish_delivery(delivery.id, SKIPPED)
             return
+        channel_id = await self.store.dm_channel(delivery.user_id)
+        if channel_id is None:
+            # Opening a channel has its own, much slower pace: hand the DM to the opener, which
+            # gives it back once the channel exists; meanwhile known channels keep going.
+            await self.store.release_delivery(delivery.id)
+            self.opener.request(delivery.user_id, [delivery.id])
+            return
         try:
-            channel_id = await self.store.dm_channel(delivery.user_id)
-            if channel_id is None:
-                channel_id = await self.outbox.open_dm(delivery.user_id)
-                await self.store.remember_dm_channel(delivery.user_id, channel_id)
-                await self.pacer.wait()
             message_id = await self.outbox.dm(
                 channel_id, render.reminder_dm(delivery, drop), delivery.drop_id
             )
         except Unreachable:
             metrics.REMINDER_DMS.labels(outcome="unreachable").inc()
-            await self.store.record_unreachable(delivery.id, delivery.user_id, 50007)
+            await self.store.record_unreachable(
+                delivery.user_id, CLOSED_DMS, delivery_ids=[delivery.id]
+            )
             log.info("fan %s has closed DMs; recorded, not retried", delivery.user_id)
             return
         except SendFailed as error:
@@ -167,6 +170,11 @@ class DMQueue:
         await self.store.finish_delivery(delivery.id, SENT, message_id)
 
     async def _failed(self, delivery: Delivery, error: SendFailed) -> None:
+        if error.later:
+            # Discord asked for a pause: not a failed attempt, just later.
+            await self.store.release_delivery(delivery.id)
+            self._retry_after(delivery.id, LATER_DELAY)
+            return
         if error.permanent or delivery.attempts >= MAX_ATTEMPTS:
             metrics.REMINDER_DMS.labels(outcome="failed").inc()
             log.warning("reminder DM %s failed for good: %s", delivery.id, error.text)
@@ -174,10 +182,13 @@ class DMQueue:
             return
         # Back to pending and into the queue again a little later.
         await self.store.finish_delivery(delivery.id, PENDING)
-        task = asyncio.create_task(self._retry_later(delivery.id))
+        self._retry_after(delivery.id, RETRY_DELAY)
+
+    def _retry_after(self, delivery_id: int, delay: float) -> None:
+        task = asyncio.create_task(self._retry_later(delivery_id, delay))
         self._later.add(task)
         task.add_done_callback(self._later.discard)
 
-    async def _retry_later(self, delivery_id: int) -> None:
-        await asyncio.sleep(RETRY_DELAY)
+    async def _retry_later(self, delivery_id: int, delay: float) -> None:
+        await asyncio.sleep(delay)
         self.submit([delivery_id])

@@ -7,16 +7,21 @@ import re
 from typing import Protocol
 
 CLOSED_DMS = 50007
+# "You are opening direct messages too fast": a 403 that means later, not never.
+OPENING_DMS_TOO_FAST = 40003
 
 
 class SendFailed(Exception):
-    """A send did not happen. ``permanent``: trying again will not help (no access, no channel)."""
+    """A send did not happen. ``permanent``: trying again will not help (no access, no channel);
+    ``later``: Discord asked us to slow down (40003, a 429): try again after a pause, and do not
+    count it as a failed attempt."""
 
-    def __init__(self, text: str, *, permanent: bool, code: int = 0) -> None:
+    def __init__(self, text: str, *, permanent: bool, code: int = 0, later: bool = False) -> None:
         super().__init__(text)
         self.text = text
-        self.permanent = permanent
+        self.permanent = permanent and not later
         self.code = code
+        self.later = later
 
 
 class Unreachable(SendFailed):

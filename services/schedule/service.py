@@ -44,6 +44,7 @@ class ScheduleConfig:
     grace_hours: float
     offsets: Offsets
     dm_per_second: float
+    dm_opens_per_second: float
 
 
 class ScheduleService:
@@ -60,13 +61,21 @@ class ScheduleService:
         self.sends = SendStore(database)
         self.reminders = ReminderStore(database)
         self.jobs = JobCache(self._fire)
-        self.dm_queue = DMQueue(self.reminders, drops.get_any, per_second=config.dm_per_second)
+        self.dm_queue = DMQueue(
+            self.reminders,
+            drops.get_any,
+            per_second=config.dm_per_second,
+            opens_per_second=config.dm_opens_per_second,
+        )
         self.announcements = Announcements(self.sends, self.jobs)
         self.drop_plan = DropPlan(self.sends, self.reminders, self.jobs, drops, config.offsets)
         self.sender: Sender | None = None
         self._boot: asyncio.Task[None] | None = None
         # The schedule follows every change of a drop (created, moved, cancelled, opened).
         drops.events.on_drop_changed(self.drop_plan.sync_drop)
+        # A fan who asks for reminders gets their DM channel opened now, slowly, not at the
+        # moment a thousand reminders are due.
+        drops.events.on_reminder_opt_in(self.dm_queue.warm)
 
     async def start(self, outbox: Outbox) -> None:
         """Start the scheduler and rebuild it from the table (in the background: no waiting

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from sandbox import Sandbox
-from sandbox.world import BOT_DEFAULT, MANAGE_EVENTS
+from sandbox.world import BOT_DEFAULT, MANAGE_EVENTS, SandboxError
 from tests.harness import (
     BERLIN_SOON,
     Community,
@@ -59,7 +60,9 @@ async def test_create_announces_with_everything_a_fan_needs(
     assert fields["Stock"] == "100"
     assert fields["Waitlist"] == "0 waiting"
     assert "raffle" in fields["How links are given"]
-    assert embed["image"]["url"].endswith("moth.png")
+    # The post carries its own copy of the image (option attachments expire).
+    assert embed["image"]["url"] == "attachment://drop.png"
+    assert [(f.filename, f.data) for f in post.attachments] == [("drop.png", b"\x89PNG fake")]
     assert post.mention_roles == [ping.id]
     assert set(post.custom_ids()) == {
         f"dropbell:join:{drop_id_of(post)}",
@@ -160,9 +163,6 @@ async def test_remind_me_toggles(sandbox: Sandbox, community: Community, bot) ->
         ({"timezone": "Mars/Olympus"}, "not a time zone I know"),
         ({"starts_at": "2030-03-31 02:30"}, "does not exist"),
         ({"starts_at": "2030-10-27 02:30"}, "happens twice"),
-        ({"stock": 0}, "between 1 and 1,000,000"),
-        ({"stock": 1_000_001}, "between 1 and 1,000,000"),
-        ({"name": "x" * 81}, "keep it to 80"),
         ({"name": "   "}, "needs a name"),
     ],
 )
@@ -183,6 +183,28 @@ async def test_bad_create_is_refused_and_stores_nothing(
     assert answer.content.count(".") <= 3  # one sentence, not a traceback
     assert count_rows(database_path, "drops") == 0
     assert len(sandbox.messages(community.drops.id)) == before
+
+
+@pytest.mark.parametrize(
+    ("options", "refusal"),
+    [
+        ({"stock": 0}, "outside [1, 1000000]"),
+        ({"stock": 1_000_001}, "outside [1, 1000000]"),
+        ({"name": "x" * 81}, "longer than 80"),
+        ({"description": "x" * 4001}, "longer than 4000"),
+        ({"product": "x" * 201}, "longer than 200"),
+        ({"min_member_days": -1}, "outside [0, 3650]"),
+    ],
+)
+async def test_out_of_range_options_never_leave_the_client(
+    sandbox: Sandbox, community: Community, bot, options: dict[str, Any], refusal: str
+) -> None:
+    """The bounds are in the command schema, so Discord's client refuses such input; the
+    sandbox does the same (the service still refuses them: tests/unit/test_drops_service)."""
+    with pytest.raises(SandboxError, match=re.escape(refusal)):
+        await sandbox.slash(
+            community.manager, "drop create", {**drop_options(channel=community.drops), **options}
+        )
 
 
 async def test_duplicate_open_name_refused(

@@ -322,6 +322,15 @@ async def _opt_in(sandbox: Sandbox, community: Community, bot: Dropbell, fans: l
     for fan in fans:
         pressed = await sandbox.click(fan, drop.message_id, f"dropbell:remind:{drop.id}")
         assert "Reminders are **on**" in pressed.content
+    reminders = bot.services.schedule.reminders
+
+    async def channels_opened() -> bool:
+        # Remind me opens the fan's DM channel in the background, at the opener's slow pace.
+        unreachable = await reminders.unreachable()
+        known = [await reminders.dm_channel(fan.id) for fan in fans if fan.id not in unreachable]
+        return all(channel is not None for channel in known)
+
+    await wait_for(channels_opened, 5 + 2 * len(fans), "the fans' DM channels to be opened")
     return drop.id
 
 

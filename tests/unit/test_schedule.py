@@ -22,8 +22,8 @@ from services.events import DropEvents
 from services.guild_settings import GuildSettingsService
 from services.localtime import utcnow
 from services.schedule import render
-from services.schedule.dm_queue import Pacer
 from services.schedule.outbox import Outbox, SendFailed
+from services.schedule.pacing import Pacer
 from services.schedule.service import ScheduleService
 from services.schedule.timing import lenient_utc, next_occurrence
 from storage.engine import Database
