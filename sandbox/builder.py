@@ -161,10 +161,9 @@ class CommandBuilder:
                 value.filename, value.data, value.content_type, self.base_url
             )
             if self.rules.on("attachment_expiry"):
-                # Like a signed CDN URL: served until ``ex``, then 404.
-                lifetime = self.limits.option_attachment_lifetime
-                stored.expires_at = time.monotonic() + lifetime
-                stored.url += f"?ex={int(time.time() + lifetime):x}"
+                # Like Discord's signed CDN URL (whose ``ex`` parameter the sandbox leaves
+                # out): served for a while, then 404. A bot that hot-links it breaks later.
+                stored.expires_at = time.monotonic() + self.limits.option_attachment_lifetime
             resolved.setdefault("attachments", {})[str(stored.id)] = payloads.attachment(stored)
             return str(stored.id)
         raise SandboxError(f"{where}: option type {kind} is not supported by the sandbox")
