@@ -192,6 +192,7 @@ class InteractionStore:
                 interaction_id=rec.id, webhook_id=self.application_id,
             )  # fmt: skip
         rec.followups.append(message)
+        rec.resolved = True
         rec.changed()
         if request.query.get("wait", "").lower() in ("1", "true"):
             return jresp(payloads.message(message, self.world))
@@ -220,6 +221,7 @@ class InteractionStore:
         body, uploads = await read_body(request)
         check_message_body(body, uploads, strict=self._strict_messages(), creating=False)
         edit_message(self.world, msg, body, uploads, self.base_url)
+        rec.resolved = True
         rec.changed()
         return jresp(payloads.message(msg, self.world))
 
