@@ -203,7 +203,7 @@ class Gateway:
                 return
             self._identify(conn, data or {})
         elif op == 6:
-            self._resume(conn, data or {})
+            await self._resume(conn, data or {})
         elif op == 8:
             self._request_members(conn, data or {})
         # op 3 (presence), op 4 (voice) and the rest are accepted and ignored.
@@ -239,7 +239,13 @@ class Gateway:
             hook(session)
         self._notify()
 
-    def _resume(self, conn: Connection, data: dict[str, Any]) -> None:
+    async def _resume(self, conn: Connection, data: dict[str, Any]) -> None:
+        if self.valid_tokens is not None and str(data.get("token")) not in self.valid_tokens:
+            # e.g. the token was reset in the developer portal while the bot was connected
+            self.stats["close_4004"] += 1
+            conn.queue.put_nowait(None)
+            await conn.ws.close(code=4004, message=b"Authentication failed.")
+            return
         session = self.sessions.get(str(data.get("session_id")))
         if session is None:
             conn.send('{"op":9,"s":null,"t":null,"d":false}')
