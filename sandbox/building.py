@@ -1,5 +1,5 @@
-"""Building the sandbox's world from a test: guilds, channels, roles, members, DMs, and bot
-messages posted "in the past". Part of :class:`sandbox.Sandbox`."""
+"""Building and reading the sandbox's world from a test: guilds, channels, roles, members, DMs,
+and bot messages posted "in the past". Part of :class:`sandbox.Sandbox`."""
 
 from __future__ import annotations
 
@@ -152,3 +152,24 @@ class WorldBuildingMixin:
     def set_event_user_count(self, guild_id: int, event_id: int, count: int) -> None:
         """Members who marked themselves interested (Discord reports it as user_count)."""
         self.world.scheduled_events[guild_id][event_id]["user_count"] = count
+
+    # -- reading the world ----------------------------------------------------------------------
+    def messages(self, channel_id: int) -> list[Message]:
+        return list(self.world.channel_messages.get(channel_id, []))
+
+    def dms(self, user_id: int) -> list[Message]:
+        chan_id = self.world.dm_channels.get(user_id)
+        return [] if chan_id is None else self.messages(chan_id)
+
+    def scheduled_events(self, guild_id: int) -> list[dict[str, Any]]:
+        return list(self.world.scheduled_events.get(guild_id, {}).values())
+
+    def commands(self, guild_id: int | None = None) -> list[dict[str, Any]]:
+        return list(self.world.commands_for(guild_id))
+
+    def member(self, guild_id: int, name_or_id: str | int) -> Member:
+        guild = self.world.guild(guild_id)
+        for m in guild.members.values():
+            if m.id == name_or_id or m.name == name_or_id:
+                return m
+        raise SandboxError(f"no member {name_or_id!r} in guild {guild_id}")

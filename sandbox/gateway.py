@@ -33,6 +33,19 @@ PRIVILEGED_INTENTS = {
     1 << 15: "MESSAGE_CONTENT",
 }
 ALL_PRIVILEGED = sum(PRIVILEGED_INTENTS)
+GUILDS, GUILD_MEMBERS, GUILD_SCHEDULED_EVENTS = 1 << 0, 1 << 1, 1 << 16
+# Dispatches Discord sends only to a session that asked for the intent (MESSAGE_* are gated by
+# the server, which knows whether a message is in a guild or a DM).
+EVENT_INTENTS = {
+    "GUILD_CREATE": GUILDS,
+    "CHANNEL_CREATE": GUILDS,
+    "GUILD_ROLE_CREATE": GUILDS,
+    "GUILD_ROLE_UPDATE": GUILDS,
+    "GUILD_MEMBER_ADD": GUILD_MEMBERS,
+    "GUILD_SCHEDULED_EVENT_CREATE": GUILD_SCHEDULED_EVENTS,
+    "GUILD_SCHEDULED_EVENT_UPDATE": GUILD_SCHEDULED_EVENTS,
+    "GUILD_SCHEDULED_EVENT_DELETE": GUILD_SCHEDULED_EVENTS,
+}
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -71,6 +84,9 @@ class Session:
         self.conn: Connection | None = None
 
     def dispatch(self, event: str, data: Any) -> None:
+        needed = EVENT_INTENTS.get(event, 0)
+        if needed and not self.intents & needed:
+            return
         self.seq += 1
         text = _dumps({"op": 0, "s": self.seq, "t": event, "d": data})
         self.buffer.append((self.seq, text))

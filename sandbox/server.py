@@ -23,7 +23,7 @@ from .interactions import InteractionStore
 from .limits import RULES, InvalidRequests, Limits, RuleBook
 from .ratelimit import GLOBAL_EXEMPT_PREFIXES, RateLimiter
 from .rest import Rest
-from .world import Member, Message, SandboxError, Snowflakes, User, World, utcnow
+from .world import Message, Snowflakes, User, World, utcnow
 
 API_PREFIX = "/api/v10"
 GUILD_MESSAGES_INTENT = 1 << 9
@@ -373,27 +373,6 @@ class Sandbox(WorldBuildingMixin, InjectionMixin):
     @interaction_deadline.setter
     def interaction_deadline(self, seconds: float) -> None:
         self.store.deadline = seconds
-
-    # -- reading the world ----------------------------------------------------------------------
-    def messages(self, channel_id: int) -> list[Message]:
-        return list(self.world.channel_messages.get(channel_id, []))
-
-    def dms(self, user_id: int) -> list[Message]:
-        chan_id = self.world.dm_channels.get(user_id)
-        return [] if chan_id is None else self.messages(chan_id)
-
-    def scheduled_events(self, guild_id: int) -> list[dict[str, Any]]:
-        return list(self.world.scheduled_events.get(guild_id, {}).values())
-
-    def commands(self, guild_id: int | None = None) -> list[dict[str, Any]]:
-        return list(self.world.commands_for(guild_id))
-
-    def member(self, guild_id: int, name_or_id: str | int) -> Member:
-        guild = self.world.guild(guild_id)
-        for m in guild.members.values():
-            if m.id == name_or_id or m.name == name_or_id:
-                return m
-        raise SandboxError(f"no member {name_or_id!r} in guild {guild_id}")
 
     def request_counts(self) -> Counter[str]:
         """Requests the bot made, per ``"METHOD /route/{template}"``."""

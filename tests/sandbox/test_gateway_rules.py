@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import threading
 from collections.abc import AsyncIterator
 
@@ -129,3 +130,28 @@ async def test_latency_stays_in_milliseconds_across_heartbeats(sb: Sandbox) -> N
             stop.set()
             worker.join()
         assert all(0 < s < 0.08 for s in samples), samples
+
+
+async def test_dispatches_are_gated_by_intents(sb: Sandbox) -> None:
+    intents = discord.Intents.default()
+    intents.guild_scheduled_events = False
+    async with running_bot(sb, intents=intents) as (bot, _):
+        await sb.wait_for_bot()
+        await asyncio.wait_for(bot.wait_until_ready(), 5)
+        received: list[str] = []
+
+        async def on_socket_event_type(event: str) -> None:
+            received.append(event)
+
+        bot.add_listener(on_socket_event_type)
+        guild_id = bot.guild_id
+        sb.create_member(guild_id, "joiner")  # GUILD_MEMBERS (privileged): not asked for
+        sb.create_channel(guild_id, "news")  # GUILDS: asked for
+        start = discord.utils.utcnow() + dt.timedelta(days=1)
+        await bot.http.create_guild_scheduled_event(
+            guild_id, name="Drop", privacy_level=2, entity_type=3,
+            entity_metadata={"location": "shop"}, scheduled_start_time=start.isoformat(),
+            scheduled_end_time=(start + dt.timedelta(hours=1)).isoformat(),
+        )  # fmt: skip
+        assert (await sb.slash(sb.member(guild_id, "joiner"), "ping")).content == "pong"
+        assert received == ["CHANNEL_CREATE", "INTERACTION_CREATE"]
