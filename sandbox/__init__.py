@@ -4,16 +4,19 @@
 discord.py client can log in, sync commands and answer interactions the sandbox injects.
 """
 
+from .builder import SandboxAttachment
 from .demo import SeedInfo, seed_demo_world, serve_forever
-from .interactions import SandboxAttachment
+from .limits import RULES, Limits
 from .results import InteractionResult
 from .server import Sandbox
 from .world import Channel, Guild, Member, Message, Role, SandboxError, StoredFile, User
 
 __all__ = [
+    "RULES",
     "Channel",
     "Guild",
     "InteractionResult",
+    "Limits",
     "Member",
     "Message",
     "Role",

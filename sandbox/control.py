@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ from aiohttp import web
 
 from . import payloads
 from .http_util import jresp
+from .results import InteractionResult
 from .world import Member, Message, SandboxError
 
 if TYPE_CHECKING:
@@ -36,6 +38,14 @@ def _message(m: Message) -> dict[str, Any]:
         "edited_at": m.edited_at.isoformat() if m.edited_at else None,
         "edits": m.edits,
     }
+
+
+async def final_answer(result: InteractionResult, timeout: float) -> dict[str, Any]:
+    """What the member ends up seeing: for a deferred response, wait for its followup or edit
+    (``loading`` stays true if the bot never answers within ``timeout``)."""
+    with contextlib.suppress(TimeoutError):
+        await result.wait_final(timeout)
+    return result.to_json()
 
 
 def control_routes(sb: Sandbox) -> list[tuple[str, str, Handler]]:
@@ -135,7 +145,7 @@ def control_routes(sb: Sandbox) -> list[tuple[str, str, Handler]]:
             channel=channel,
             timeout=float(data.get("timeout", 5)),
         )
-        return result.to_json()
+        return await final_answer(result, float(data.get("timeout", 5)))
 
     async def click(request: web.Request) -> Any:
         data = await body(request)
@@ -147,7 +157,7 @@ def control_routes(sb: Sandbox) -> list[tuple[str, str, Handler]]:
             values=data.get("values"),
             timeout=float(data.get("timeout", 5)),
         )
-        return result.to_json()
+        return await final_answer(result, float(data.get("timeout", 5)))
 
     async def channel_messages(request: web.Request) -> Any:
         return [_message(m) for m in sb.messages(int(request.match_info["channel_id"]))]

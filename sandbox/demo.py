@@ -57,6 +57,7 @@ def describe(sb: Sandbox, seed: SeedInfo) -> str:
     fan = seed.fans[0].name if seed.fans else "manager"
     return f"""\
 dropbell sandbox — a local Discord-compatible server on {base}
+Discord's rules are enforced (rate limits, DM pacing, form limits...): see docs/sandbox.md.
 
 Point a bot at it (any token works):
   export DROPBELL_DISCORD__API_BASE={sb.api_base}

@@ -21,7 +21,31 @@ from aiohttp import WSMsgType, web
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_MS = 41250
+# discord.py's keep-alive thread stamps a heartbeat's send time only after the send completed;
+# an ACK that arrives before that stamp is measured against the previous heartbeat, and
+# ``bot.latency`` reads a whole interval (41 s). Real Discord is never that fast: answer after
+# a small, realistic round trip instead.
+HEARTBEAT_ACK_DELAY = 0.02
 REPLAY_BUFFER = 20_000
+PRIVILEGED_INTENTS = {
+    1 << 1: "GUILD_MEMBERS",
+    1 << 8: "GUILD_PRESENCES",
+    1 << 15: "MESSAGE_CONTENT",
+}
+ALL_PRIVILEGED = sum(PRIVILEGED_INTENTS)
+GUILDS, GUILD_MEMBERS, GUILD_SCHEDULED_EVENTS = 1 << 0, 1 << 1, 1 << 16
+# Dispatches Discord sends only to a session that asked for the intent (MESSAGE_* are gated by
+# the server, which knows whether a message is in a guild or a DM).
+EVENT_INTENTS = {
+    "GUILD_CREATE": GUILDS,
+    "CHANNEL_CREATE": GUILDS,
+    "GUILD_ROLE_CREATE": GUILDS,
+    "GUILD_ROLE_UPDATE": GUILDS,
+    "GUILD_MEMBER_ADD": GUILD_MEMBERS,
+    "GUILD_SCHEDULED_EVENT_CREATE": GUILD_SCHEDULED_EVENTS,
+    "GUILD_SCHEDULED_EVENT_UPDATE": GUILD_SCHEDULED_EVENTS,
+    "GUILD_SCHEDULED_EVENT_DELETE": GUILD_SCHEDULED_EVENTS,
+}
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -60,6 +84,9 @@ class Session:
         self.conn: Connection | None = None
 
     def dispatch(self, event: str, data: Any) -> None:
+        needed = EVENT_INTENTS.get(event, 0)
+        if needed and not self.intents & needed:
+            return
         self.seq += 1
         text = _dumps({"op": 0, "s": self.seq, "t": event, "d": data})
         self.buffer.append((self.seq, text))
@@ -84,6 +111,13 @@ class Gateway:
         self.connections: set[Connection] = set()
         self._changed = asyncio.Event()
         self.on_identify: list[Callable[[Session], None]] = []
+        self.heartbeat_interval_ms = HEARTBEAT_INTERVAL_MS
+        self.heartbeat_ack_delay = HEARTBEAT_ACK_DELAY
+        # None: any token is accepted. Otherwise IDENTIFY with another token closes with 4004.
+        self.valid_tokens: set[str] | None = None
+        # Privileged intents enabled "in the developer portal"; asking for others -> 4014.
+        self.granted_privileged = 0
+        self.enforce_privileged: Callable[[], bool] = lambda: True
 
     # -- waiting ----------------------------------------------------------------------------
     def _notify(self) -> None:
@@ -140,7 +174,12 @@ class Gateway:
         self.stats["connections"] += 1
         conn.send(
             _dumps(
-                {"op": 10, "s": None, "t": None, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}}
+                {
+                    "op": 10,
+                    "s": None,
+                    "t": None,
+                    "d": {"heartbeat_interval": self.heartbeat_interval_ms},
+                }
             )
         )
         try:
@@ -154,7 +193,7 @@ class Gateway:
                 except ValueError:
                     await ws.close(code=4002, message=b"decode error")
                     break
-                self._handle_op(conn, payload)
+                await self._handle_op(conn, payload)
         finally:
             self.connections.discard(conn)
             session = conn.session
@@ -164,18 +203,44 @@ class Gateway:
             self._notify()
         return ws
 
-    def _handle_op(self, conn: Connection, payload: dict[str, Any]) -> None:
+    async def _handle_op(self, conn: Connection, payload: dict[str, Any]) -> None:
         op = payload.get("op")
         data = payload.get("d")
         if op == 1:
-            conn.send('{"op":11,"s":null,"t":null,"d":null}')
+            ack = '{"op":11,"s":null,"t":null,"d":null}'
+            asyncio.get_running_loop().call_later(self.heartbeat_ack_delay, conn.send, ack)
         elif op == 2:
+            refusal = self._refuse_identify(data or {})
+            if refusal is not None:
+                code, reason = refusal
+                self.stats[f"close_{code}"] += 1
+                conn.queue.put_nowait(None)
+                await conn.ws.close(code=code, message=reason.encode())
+                return
             self._identify(conn, data or {})
         elif op == 6:
-            self._resume(conn, data or {})
+            await self._resume(conn, data or {})
         elif op == 8:
             self._request_members(conn, data or {})
         # op 3 (presence), op 4 (voice) and the rest are accepted and ignored.
+
+    def _refuse_identify(self, data: dict[str, Any]) -> tuple[int, str] | None:
+        if self.valid_tokens is not None and str(data.get("token")) not in self.valid_tokens:
+            return 4004, "Authentication failed."
+        asked = int(data.get("intents") or 0) & ALL_PRIVILEGED
+        if self.enforce_privileged() and asked & ~self.granted_privileged:
+            return 4014, "Disallowed intent(s)."
+        return None
+
+    async def send_op(self, op: int, data: Any) -> None:
+        """Send a non-dispatch opcode (7 RECONNECT, 9 INVALID_SESSION) to the current bot."""
+        session = self.current
+        if session is None or session.conn is None:
+            raise RuntimeError("sandbox: no connected bot")
+        session.conn.send(_dumps({"op": op, "s": None, "t": None, "d": data}))
+        if op == 9 and not data:
+            # A non-resumable invalid session: the bot must IDENTIFY again.
+            self.sessions.pop(session.id, None)
 
     def _identify(self, conn: Connection, data: dict[str, Any]) -> None:
         session = Session(secrets.token_hex(16), int(data.get("intents") or 0), data.get("shard"))
@@ -190,7 +255,13 @@ class Gateway:
             hook(session)
         self._notify()
 
-    def _resume(self, conn: Connection, data: dict[str, Any]) -> None:
+    async def _resume(self, conn: Connection, data: dict[str, Any]) -> None:
+        if self.valid_tokens is not None and str(data.get("token")) not in self.valid_tokens:
+            # e.g. the token was reset in the developer portal while the bot was connected
+            self.stats["close_4004"] += 1
+            conn.queue.put_nowait(None)
+            await conn.ws.close(code=4004, message=b"Authentication failed.")
+            return
         session = self.sessions.get(str(data.get("session_id")))
         if session is None:
             conn.send('{"op":9,"s":null,"t":null,"d":false}')

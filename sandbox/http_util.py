@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .validation import FormErrors, Path, validate_message
 from .world import FLAG_EPHEMERAL, FLAG_LOADING, Message, StoredFile, World, utcnow
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -21,8 +22,13 @@ def jresp(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
     return web.Response(body=_dumps(obj).encode(), status=status, headers=hdrs)
 
 
-def error(status: int, code: int, message: str) -> web.Response:
-    return jresp({"message": message, "code": code}, status=status)
+def error(
+    status: int, code: int, message: str, errors: dict[str, Any] | None = None
+) -> web.Response:
+    body: dict[str, Any] = {"message": message, "code": code}
+    if errors:
+        body["errors"] = errors
+    return jresp(body, status=status)
 
 
 def no_content() -> web.Response:
@@ -32,14 +38,37 @@ def no_content() -> web.Response:
 class HTTPError(Exception):
     """Raised inside handlers; the middleware turns it into a Discord JSON error."""
 
-    def __init__(self, status: int, code: int, message: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: int,
+        message: str,
+        *,
+        errors: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.errors = errors
+        self.headers = headers or {}
 
     def response(self) -> web.Response:
-        return error(self.status, self.code, self.message)
+        response = error(self.status, self.code, self.message, self.errors)
+        response.headers.update(self.headers)
+        return response
+
+
+def form_error(errors: FormErrors) -> HTTPError:
+    """400 / 50035 naming every offending path, as Discord answers a bad body."""
+    return HTTPError(400, 50035, "Invalid Form Body", errors=errors.tree)
+
+
+def invalid_form(path: Path, code: str, message: str) -> HTTPError:
+    errors = FormErrors()
+    errors.add(path, code, message)
+    return form_error(errors)
 
 
 def not_found(what: str, code: int) -> HTTPError:
@@ -121,22 +150,17 @@ def _files_from(
     return result
 
 
-def check_message_body(payload: dict[str, Any], uploads: dict[int, Upload]) -> None:
-    content = payload.get("content")
-    if content is not None and len(str(content)) > 2000:
-        raise HTTPError(400, 50035, "Invalid Form Body: content must be 2000 or fewer in length.")
-    embeds = payload.get("embeds") or []
-    if len(embeds) > 10:
-        raise HTTPError(400, 50035, "Invalid Form Body: embeds must be 10 or fewer in length.")
-    rows = payload.get("components") or []
-    if len(rows) > 5 and not int(payload.get("flags") or 0) & (1 << 15):
-        raise HTTPError(400, 50035, "Invalid Form Body: components must be 5 or fewer in length.")
-    for row in rows:
-        for comp in row.get("components", []) if isinstance(row, dict) else []:
-            if len(str(comp.get("custom_id", ""))) > 100:
-                raise HTTPError(400, 50035, "Invalid Form Body: custom_id must be 100 or fewer.")
-            if len(str(comp.get("label") or "")) > 80:
-                raise HTTPError(400, 50035, "Invalid Form Body: label must be 80 or fewer.")
+def check_message_body(
+    payload: dict[str, Any], uploads: dict[int, Upload], *, strict: bool, creating: bool = True
+) -> None:
+    """Discord's form limits (when ``strict``), and a new message must not be empty."""
+    if strict:
+        errors = validate_message(payload)
+        if errors.tree:
+            raise form_error(errors)
+    if not creating:
+        return
+    content, embeds = payload.get("content"), payload.get("embeds")
     if not (content or embeds or uploads or payload.get("components") or payload.get("poll")):
         raise HTTPError(400, 50006, "Cannot send an empty message")
 

@@ -1,5 +1,5 @@
-"""Building INTERACTION_CREATE payloads from synced command schemas, and the REST side of
-interactions: the initial callback, followups (webhooks) and @original edits.
+"""INTERACTION_CREATE payloads, and the REST side of interactions: the initial callback,
+followups (webhooks) and @original edits, with Discord's token lifetime and message limits.
 """
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -22,259 +21,83 @@ from .http_util import (
     no_content,
     read_body,
 )
+from .limits import Limits, RuleBook
 from .results import InteractionRecord
-from .world import FLAG_EPHEMERAL, FLAG_LOADING, Channel, Member, Message, Role, SandboxError, World
+from .world import FLAG_EPHEMERAL, FLAG_LOADING, Channel, Member, Message, User, World
 
 ATTACHMENT_SIZE_LIMIT = 25 * 1024 * 1024
 MAX_RECORDS = 50_000  # tokens live 15 minutes on Discord; keep the newest ones
-
-
-@dataclass
-class SandboxAttachment:
-    """An attachment a fan "uploads" as a slash option (served by the sandbox)."""
-
-    filename: str
-    data: bytes
-    content_type: str | None = None
-
-
-class CommandBuilder:
-    """Turns ("waitlist join", {"drop": "Tee"}) into Discord's ``data`` for a synced command."""
-
-    def __init__(self, world: World, base_url: str) -> None:
-        self.world = world
-        self.base_url = base_url
-
-    def find(self, guild_id: int | None, top: str, type_: int = 1) -> dict[str, Any]:
-        for scope in ([guild_id] if guild_id else []) + [None]:
-            for cmd in self.world.commands_for(scope):
-                if cmd["name"] == top and int(cmd.get("type", 1)) == type_:
-                    return cmd
-        names = {c["name"] for c in self.world.commands_for(None)}
-        if guild_id:
-            names |= {c["name"] for c in self.world.commands_for(guild_id)}
-        known = sorted(names)
-        raise SandboxError(f"no synced command /{top} (synced: {', '.join(known) or 'none'})")
-
-    def build(
-        self,
-        guild_id: int | None,
-        name: str,
-        options: dict[str, Any],
-        focused: str | None = None,
-    ) -> dict[str, Any]:
-        parts = name.split()
-        if not parts:
-            raise SandboxError("empty command name")
-        cmd = self.find(guild_id, parts[0])
-        resolved: dict[str, dict[str, Any]] = {}
-        schema_opts: list[dict[str, Any]] = cmd.get("options") or []
-        leaf: list[dict[str, Any]] = []
-        top_options = leaf
-        path = parts[0]
-        for part in parts[1:]:
-            sub = next((o for o in schema_opts if o["name"] == part and o["type"] in (1, 2)), None)
-            if sub is None:
-                raise SandboxError(f"/{path} has no subcommand or group {part!r}")
-            node: dict[str, Any] = {"type": sub["type"], "name": part, "options": []}
-            leaf.append(node)
-            leaf = node["options"]
-            schema_opts = sub.get("options") or []
-            path += f" {part}"
-        if any(o["type"] in (1, 2) for o in schema_opts):
-            names = ", ".join(o["name"] for o in schema_opts)
-            raise SandboxError(f"/{path} needs a subcommand ({names})")
-        by_name = {o["name"]: o for o in schema_opts}
-        for key in options:
-            if key not in by_name:
-                raise SandboxError(f"/{path} has no option {key!r} (has: {', '.join(by_name)})")
-        for opt in schema_opts:
-            if opt["name"] not in options:
-                if opt.get("required") and focused is None:
-                    raise SandboxError(f"/{path} requires option {opt['name']!r}")
-                continue
-            value = options[opt["name"]]
-            is_focused = focused == opt["name"]
-            entry: dict[str, Any] = {"type": opt["type"], "name": opt["name"]}
-            if is_focused:
-                entry["value"] = str(value)
-                entry["focused"] = True
-            else:
-                entry["value"] = self._typed(opt, value, guild_id, resolved, path)
-            leaf.append(entry)
-        if focused is not None and focused not in by_name:
-            raise SandboxError(f"/{path} has no option {focused!r} to autocomplete")
-        if focused is not None and not by_name[focused].get("autocomplete"):
-            raise SandboxError(f"/{path} option {focused!r} has no autocomplete")
-        data: dict[str, Any] = {
-            "id": str(cmd["id"]),
-            "name": parts[0],
-            "type": 1,
-            "options": top_options,
-        }
-        if cmd.get("guild_id"):
-            data["guild_id"] = str(cmd["guild_id"])
-        if resolved:
-            data["resolved"] = resolved
-        return data
-
-    def _typed(
-        self,
-        opt: dict[str, Any],
-        value: Any,
-        guild_id: int | None,
-        resolved: dict[str, dict[str, Any]],
-        path: str,
-    ) -> Any:
-        kind = int(opt["type"])
-        where = f"/{path} option {opt['name']!r}"
-        if kind == 3:
-            if not isinstance(value, str):
-                raise SandboxError(f"{where} is a string, got {value!r}")
-            self._check_length(opt, value, where)
-            self._check_choice(opt, value, where)
-            return value
-        if kind == 4:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise SandboxError(f"{where} is an integer, got {value!r}")
-            self._check_range(opt, value, where)
-            self._check_choice(opt, value, where)
-            return value
-        if kind == 10:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise SandboxError(f"{where} is a number, got {value!r}")
-            self._check_range(opt, value, where)
-            self._check_choice(opt, value, where)
-            return value
-        if kind == 5:
-            if not isinstance(value, bool):
-                raise SandboxError(f"{where} is a boolean, got {value!r}")
-            return value
-        if kind == 6:
-            return self._resolve_user(value, guild_id, resolved, where)
-        if kind == 7:
-            chan = value if isinstance(value, Channel) else self.world.channels.get(_as_id(value))
-            if chan is None:
-                raise SandboxError(f"{where}: no channel {value!r}")
-            types = opt.get("channel_types")
-            if types and chan.type not in types:
-                raise SandboxError(f"{where}: channel type {chan.type} not in {types}")
-            data = payloads.channel(
-                chan, self.world, permissions=self.world.bot_permissions_in(chan.id)
-            )
-            resolved.setdefault("channels", {})[str(chan.id)] = data
-            return str(chan.id)
-        if kind == 8:
-            return self._resolve_role(value, resolved, where)
-        if kind == 9:
-            if isinstance(value, Role) or _as_id(value) in self.world.roles:
-                return self._resolve_role(value, resolved, where)
-            return self._resolve_user(value, guild_id, resolved, where)
-        if kind == 11:
-            if not isinstance(value, SandboxAttachment):
-                raise SandboxError(f"{where} takes sb.attachment(...), got {value!r}")
-            stored = self.world.add_file(
-                value.filename, value.data, value.content_type, self.base_url
-            )
-            resolved.setdefault("attachments", {})[str(stored.id)] = payloads.attachment(stored)
-            return str(stored.id)
-        raise SandboxError(f"{where}: option type {kind} is not supported by the sandbox")
-
-    @staticmethod
-    def _check_choice(opt: dict[str, Any], value: Any, where: str) -> None:
-        choices = opt.get("choices")
-        if choices and value not in [c["value"] for c in choices]:
-            raise SandboxError(f"{where}: {value!r} is not one of the choices")
-
-    @staticmethod
-    def _check_length(opt: dict[str, Any], value: str, where: str) -> None:
-        # Discord's client refuses to send a string outside min_length/max_length.
-        low, high = opt.get("min_length"), opt.get("max_length")
-        if low is not None and len(value) < low:
-            raise SandboxError(f"{where}: {len(value)} characters is shorter than {low}")
-        if high is not None and len(value) > high:
-            raise SandboxError(f"{where}: {len(value)} characters is longer than {high}")
-
-    @staticmethod
-    def _check_range(opt: dict[str, Any], value: float, where: str) -> None:
-        low, high = opt.get("min_value"), opt.get("max_value")
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise SandboxError(f"{where}: {value!r} is outside [{low}, {high}]")
-
-    def _resolve_user(
-        self, value: Any, guild_id: int | None, resolved: dict[str, dict[str, Any]], where: str
-    ) -> str:
-        uid = value.id if isinstance(value, Member) else _as_id(value)
-        user = self.world.users.get(uid)
-        if user is None:
-            raise SandboxError(f"{where}: no user {value!r}")
-        resolved.setdefault("users", {})[str(uid)] = payloads.user(user)
-        member = self.world.member(guild_id, uid) if guild_id else None
-        if member is not None:
-            data = payloads.member(member, with_user=False, permissions=True)
-            resolved.setdefault("members", {})[str(uid)] = data
-        return str(uid)
-
-    def _resolve_role(self, value: Any, resolved: dict[str, dict[str, Any]], where: str) -> str:
-        role = value if isinstance(value, Role) else self.world.roles.get(_as_id(value))
-        if role is None:
-            raise SandboxError(f"{where}: no role {value!r}")
-        resolved.setdefault("roles", {})[str(role.id)] = payloads.role(role)
-        return str(role.id)
-
-
-def _as_id(value: Any) -> int:
-    if hasattr(value, "id"):
-        return int(value.id)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1
 
 
 def interaction_payload(
     world: World,
     application_id: int,
     rec: InteractionRecord,
-    member: Member,
+    invoker: Member | User,
     chan: Channel,
     data: dict[str, Any],
 ) -> dict[str, Any]:
-    """INTERACTION_CREATE for a guild member, with what discord.py's Interaction reads."""
-    guild_id = str(member.guild_id)
-    return {
+    """INTERACTION_CREATE with what discord.py's Interaction reads. From a guild it carries
+    ``guild_id`` and ``member``; from a DM (``invoker`` is a User) only ``user``, as Discord."""
+    payload: dict[str, Any] = {
         "id": str(rec.id),
         "application_id": str(application_id),
         "type": rec.type,
         "token": rec.token,
         "version": 1,
         "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
-        "guild_id": guild_id,
-        "guild": {"id": guild_id, "locale": "en-US", "features": []},
         "channel_id": str(chan.id),
-        "channel": payloads.channel(chan, world, permissions=member.permissions),
-        "member": payloads.member(member, permissions=True),
         "app_permissions": str(world.bot_permissions_in(chan.id)),
         "locale": "en-US",
-        "guild_locale": "en-US",
         "entitlements": [],
         "entitlement_sku_ids": [],
-        "authorizing_integration_owners": {"0": guild_id},
-        "context": 0,
         "data": data,
     }
+    if isinstance(invoker, User):
+        payload.update(
+            channel=payloads.channel(chan, world),
+            user=payloads.user(invoker),
+            authorizing_integration_owners={"1": str(invoker.id)},
+            context=1,  # BOT_DM
+        )
+        return payload
+    guild_id = str(invoker.guild_id)
+    payload.update(
+        guild_id=guild_id,
+        guild={"id": guild_id, "locale": "en-US", "features": []},
+        channel=payloads.channel(chan, world, permissions=invoker.permissions),
+        member=payloads.member(invoker, permissions=True),
+        guild_locale="en-US",
+        authorizing_integration_owners={"0": guild_id},
+        context=0,  # GUILD
+    )
+    return payload
 
 
 class InteractionStore:
     """Live interactions by token, and the REST handlers that answer them."""
 
-    def __init__(self, world: World, base_url: str, application_id: int) -> None:
+    def __init__(
+        self, world: World, base_url: str, application_id: int, rules: RuleBook, limits: Limits
+    ) -> None:
         self.world = world
         self.base_url = base_url
         self.application_id = application_id
+        self.rules = rules
+        self.limits = limits
         self.by_token: OrderedDict[str, InteractionRecord] = OrderedDict()
         self._tokens = itertools.count(1)
         self.deadline = 3.0  # seconds to answer, as on Discord
+
+    def _strict_messages(self) -> bool:
+        return self.rules.on("message_validation")
+
+    def _check_token_alive(self, rec: InteractionRecord) -> None:
+        """Discord's interaction tokens live 15 minutes; then every use is 401 / 50027."""
+        if not self.rules.on("interaction_token_expiry"):
+            return
+        if time.perf_counter() - rec.dispatched_at > self.limits.interaction_token_lifetime:
+            raise HTTPError(401, 50027, "Invalid Webhook Token")
 
     def new_token(self, interaction_id: int) -> str:
         return f"sbx.{interaction_id:x}.{next(self._tokens)}"
@@ -291,6 +114,7 @@ class InteractionStore:
             raise HTTPError(404, 10062, "Unknown interaction")
         if id_key is None and request.match_info["webhook_id"] != str(self.application_id):
             raise HTTPError(404, 10015, "Unknown Webhook")
+        self._check_token_alive(rec)
         return rec
 
     # POST /interactions/{webhook_id}/{webhook_token}/callback
@@ -300,6 +124,7 @@ class InteractionStore:
         rec = self.by_token.get(token)
         if rec is None or request.match_info["webhook_id"] != str(rec.id):
             raise HTTPError(404, 10062, "Unknown interaction")
+        self._check_token_alive(rec)
         if rec.response_type is not None:
             raise HTTPError(400, 40060, "Interaction has already been acknowledged.")
         if now - rec.dispatched_at > self.deadline:
@@ -312,8 +137,9 @@ class InteractionStore:
             raise HTTPError(400, 50035, f"Invalid Form Body: response type {rtype} not allowed")
         flags = int(data.get("flags") or 0)
         message: Message | None = None
+        if rtype in (4, 7):
+            check_message_body(data, uploads, strict=self._strict_messages(), creating=rtype == 4)
         if rtype == 4:
-            check_message_body(data, uploads)
             message = new_message(
                 self.world, rec.channel_id, data, uploads, self.base_url,
                 interaction_id=rec.id, webhook_id=self.application_id,
@@ -353,12 +179,20 @@ class InteractionStore:
         if rec.response_type is None:
             raise HTTPError(404, 10015, "Unknown Webhook")
         body, uploads = await read_body(request)
-        check_message_body(body, uploads)
-        message = new_message(
-            self.world, rec.channel_id, body, uploads, self.base_url,
-            interaction_id=rec.id, webhook_id=self.application_id,
-        )  # fmt: skip
+        check_message_body(body, uploads, strict=self._strict_messages())
+        original = rec.original
+        if rec.response_type == 5 and original is not None and original.flags & FLAG_LOADING:
+            # Discord: the first followup after a deferred response edits the "thinking"
+            # message instead of posting a new one, and keeps the defer's ephemerality.
+            body.pop("flags", None)
+            message = edit_message(self.world, original, body, uploads, self.base_url)
+        else:
+            message = new_message(
+                self.world, rec.channel_id, body, uploads, self.base_url,
+                interaction_id=rec.id, webhook_id=self.application_id,
+            )  # fmt: skip
         rec.followups.append(message)
+        rec.resolved = True
         rec.changed()
         if request.query.get("wait", "").lower() in ("1", "true"):
             return jresp(payloads.message(message, self.world))
@@ -385,7 +219,9 @@ class InteractionStore:
         rec = self._record(request)
         msg = self._target(rec, request.match_info["message_id"])
         body, uploads = await read_body(request)
+        check_message_body(body, uploads, strict=self._strict_messages(), creating=False)
         edit_message(self.world, msg, body, uploads, self.base_url)
+        rec.resolved = True
         rec.changed()
         return jresp(payloads.message(msg, self.world))
 

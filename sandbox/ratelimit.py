@@ -71,6 +71,13 @@ class RateLimiter:
         for window_key in [k for k in self._windows if k[0] == key]:
             del self._windows[window_key]
 
+    def remove_route(self, route_key: str) -> None:
+        method, path = _split_key(route_key)
+        key = f"{method} {path}"
+        self.routes.pop(key, None)
+        for window_key in [k for k in self._windows if k[0] == key]:
+            del self._windows[window_key]
+
     def set_global(self, per_second: int | None) -> None:
         self.global_per_second = per_second
         self._global = _Window(reset_at=0.0)

@@ -2,73 +2,44 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import re
+import math
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from . import payloads
+from .commands import validate_commands
+from .events import ScheduledEvents
 from .http_util import (
     MISSING_PERMISSIONS,
     HTTPError,
     check_message_body,
     edit_message,
+    form_error,
+    invalid_form,
     jresp,
     new_message,
     no_content,
     not_found,
     read_body,
 )
+from .limits import Limits, RuleBook, SlidingCounter
 from .world import (
     ATTACH_FILES,
-    CREATE_EVENTS,
     FLAG_EPHEMERAL,
-    MANAGE_EVENTS,
     READ_MESSAGE_HISTORY,
     SEND_MESSAGES,
     VIEW_CHANNEL,
     Channel,
     Message,
     World,
-    iso,
     utcnow,
 )
 
-_NAME = re.compile(r"^[-_\w]{1,32}$")
-
 
 def _invalid(detail: str) -> HTTPError:
-    return HTTPError(400, 50035, f"Invalid Form Body: {detail}")
-
-
-def _validate_options(options: list[dict[str, Any]], where: str) -> None:
-    if len(options) > 25:
-        raise _invalid(f"{where}: more than 25 options")
-    seen: set[str] = set()
-    optional_seen = False
-    for opt in options:
-        name = str(opt.get("name", ""))
-        if not _NAME.match(name) or name != name.lower():
-            raise _invalid(f"{where}: option name {name!r} is invalid")
-        if name in seen:
-            raise _invalid(f"{where}: duplicate option {name!r}")
-        seen.add(name)
-        if not 1 <= len(str(opt.get("description", ""))) <= 100:
-            raise _invalid(f"{where} {name}: description must be 1-100 characters")
-        if opt.get("type") in (1, 2):
-            _validate_options(opt.get("options") or [], f"{where} {name}")
-            continue
-        if opt.get("required"):
-            if optional_seen:
-                raise _invalid(f"{where}: required option {name!r} after an optional one")
-        else:
-            optional_seen = True
-        if len(opt.get("choices") or []) > 25:
-            raise _invalid(f"{where} {name}: more than 25 choices")
-        if opt.get("choices") and opt.get("autocomplete"):
-            raise _invalid(f"{where} {name}: choices and autocomplete are exclusive")
+    return invalid_form((), "BASE_TYPE_INVALID", detail)
 
 
 class Rest:
@@ -79,8 +50,17 @@ class Rest:
         application_id: int,
         gateway_url: Callable[[], str],
         dispatch: Callable[[str, Any], bool],
+        rules: RuleBook,
+        limits: Limits,
     ) -> None:
         self.world = world
+        self.rules = rules
+        self.limits = limits
+        self.events = ScheduledEvents(world, rules, dispatch)
+        # New DM channels opened recently (re-opening an existing one is not counted).
+        self._dm_opens = SlidingCounter()
+        # Per message: when its edits happened once it was older than the old-message age.
+        self._old_edits: dict[int, SlidingCounter] = {}
         self.base_url = base_url
         self.application_id = application_id
         self.gateway_url = gateway_url
@@ -110,11 +90,7 @@ class Rest:
             ("GET", "/guilds/{guild_id}/channels", self.guild_channels),
             ("GET", "/guilds/{guild_id}/roles", self.guild_roles),
             ("GET", "/guilds/{guild_id}/members/{user_id}", self.get_member),
-            ("GET", "/guilds/{guild_id}/scheduled-events", self.list_events),
-            ("POST", "/guilds/{guild_id}/scheduled-events", self.create_event),
-            ("GET", "/guilds/{guild_id}/scheduled-events/{event_id}", self.get_event),
-            ("PATCH", "/guilds/{guild_id}/scheduled-events/{event_id}", self.edit_event),
-            ("DELETE", "/guilds/{guild_id}/scheduled-events/{event_id}", self.delete_event),
+            *self.events.routes(),
         ]
 
     # -- users, application, gateway ---------------------------------------------------------
@@ -163,6 +139,11 @@ class Rest:
         uid = _int(body.get("recipient_id"))
         if uid not in self.world.users:
             raise not_found("User", 10013)
+        if uid not in self.world.dm_channels and self.rules.on("dm_open_pacing"):
+            window = self.limits.dm_open_window
+            if self._dm_opens.count(window) >= self.limits.dm_opens:
+                raise HTTPError(403, 40003, "You are opening direct messages too fast.")
+            self._dm_opens.add()
         return jresp(payloads.channel(self.world.dm_channel(uid), self.world))
 
     # -- commands -----------------------------------------------------------------------------
@@ -185,6 +166,10 @@ class Rest:
             raise _invalid("expected a JSON array of commands")
         if len(incoming) > 100:
             raise _invalid("more than 100 commands")
+        if self.rules.on("command_validation"):
+            errors = validate_commands(incoming)
+            if errors.tree:
+                raise form_error(errors)
         previous = {(c["name"], c.get("type", 1)): c for c in self.world.commands_for(guild_id)}
         stored: list[dict[str, Any]] = []
         seen: set[tuple[str, int]] = set()
@@ -195,12 +180,6 @@ class Rest:
             if key in seen:
                 raise _invalid(f"duplicate command name {key[0]!r}")
             seen.add(key)
-            if cmd["type"] == 1:
-                if not _NAME.match(key[0]) or key[0] != key[0].lower():
-                    raise _invalid(f"command name {key[0]!r} is invalid")
-                if not 1 <= len(str(cmd.get("description", ""))) <= 100:
-                    raise _invalid(f"/{key[0]}: description must be 1-100 characters")
-                _validate_options(cmd.get("options") or [], f"/{key[0]}")
             old = previous.get(key)
             cmd["id"] = old["id"] if old else str(self.world.ids.now())
             cmd["application_id"] = str(self.application_id)
@@ -252,7 +231,7 @@ class Rest:
                 raise HTTPError(403, 50007, "Cannot send messages to this user")
         else:
             self._require(chan, VIEW_CHANNEL | SEND_MESSAGES | (ATTACH_FILES if uploads else 0))
-        check_message_body(body, uploads)
+        check_message_body(body, uploads, strict=self.rules.on("message_validation"))
         # Only interaction responses can be ephemeral; Discord ignores the flag elsewhere.
         body["flags"] = int(body.get("flags") or 0) & ~FLAG_EPHEMERAL
         msg = new_message(self.world, chan.id, body, uploads, self.base_url)
@@ -286,8 +265,31 @@ class Rest:
         if msg.author_id != self.world.bot.id:
             raise HTTPError(403, 50005, "Cannot edit a message authored by another user")
         body, uploads = await read_body(request)
+        check_message_body(
+            body, uploads, strict=self.rules.on("message_validation"), creating=False
+        )
+        self._count_old_message_edit(msg)
         edit_message(self.world, msg, body, uploads, self.base_url)
         return jresp(payloads.message(msg, self.world))
+
+    def _count_old_message_edit(self, msg: Message) -> None:
+        """Discord caps edits to messages older than an hour: 429 with code 30046. It carries
+        no ``Via`` header, so discord.py raises at once instead of sleeping and retrying."""
+        limits = self.limits
+        if not self.rules.on("old_message_edits"):
+            return
+        if (utcnow() - msg.created_at).total_seconds() < limits.old_message_age:
+            return
+        edits = self._old_edits.setdefault(msg.id, SlidingCounter())
+        if edits.count(limits.old_message_edit_window) >= limits.old_message_edits:
+            retry = edits.retry_after(limits.old_message_edit_window)
+            raise HTTPError(
+                429,
+                30046,
+                "Maximum number of edits to messages older than 1 hour reached. Try again later.",
+                headers={"Retry-After": str(math.ceil(retry)), "X-RateLimit-Scope": "user"},
+            )
+        edits.add()
 
     async def delete(self, request: web.Request) -> web.Response:
         chan = self._channel(request)
@@ -323,104 +325,6 @@ class Rest:
         if member is None:
             raise not_found("Member", 10007)
         return jresp(payloads.member(member))
-
-    # -- scheduled events ---------------------------------------------------------------------
-    def _events(self, request: web.Request, bits: int = 0) -> tuple[int, dict[int, dict[str, Any]]]:
-        gid = self._guild_id(request)
-        perms = self.world.guilds[gid].bot_permissions
-        if bits and not perms & bits and not perms & (1 << 3):
-            raise HTTPError(*MISSING_PERMISSIONS)
-        return gid, self.world.scheduled_events[gid]
-
-    def _event(self, request: web.Request, bits: int = 0) -> tuple[int, dict[str, Any]]:
-        gid, events = self._events(request, bits)
-        event = events.get(_int(request.match_info["event_id"]))
-        if event is None:
-            raise not_found("Guild Scheduled Event", 10070)
-        return gid, event
-
-    async def list_events(self, request: web.Request) -> web.Response:
-        _, events = self._events(request)
-        return jresp(list(events.values()))
-
-    async def get_event(self, request: web.Request) -> web.Response:
-        _, event = self._event(request)
-        return jresp(event)
-
-    async def create_event(self, request: web.Request) -> web.Response:
-        gid, events = self._events(request, MANAGE_EVENTS | CREATE_EVENTS)
-        body, _ = await read_body(request)
-        event = self._apply_event({}, body, creating=True)
-        event.update(
-            id=str(self.world.ids.now()),
-            guild_id=str(gid),
-            creator_id=str(self.world.bot.id),
-            creator=payloads.user(self.world.bot),
-            status=1,
-            entity_id=None,
-            user_count=0,
-        )
-        events[int(event["id"])] = event
-        self.dispatch("GUILD_SCHEDULED_EVENT_CREATE", event)
-        return jresp(event)
-
-    async def edit_event(self, request: web.Request) -> web.Response:
-        _, event = self._event(request, MANAGE_EVENTS)
-        body, _ = await read_body(request)
-        self._apply_event(event, body, creating=False)
-        if "status" in body:
-            event["status"] = int(body["status"])
-        self.dispatch("GUILD_SCHEDULED_EVENT_UPDATE", event)
-        return jresp(event)
-
-    async def delete_event(self, request: web.Request) -> web.Response:
-        gid, event = self._event(request, MANAGE_EVENTS)
-        del self.world.scheduled_events[gid][int(event["id"])]
-        self.dispatch("GUILD_SCHEDULED_EVENT_DELETE", event)
-        return no_content()
-
-    def _apply_event(
-        self, event: dict[str, Any], body: dict[str, Any], *, creating: bool
-    ) -> dict[str, Any]:
-        fields = (
-            "name", "description", "scheduled_start_time", "scheduled_end_time", "privacy_level",
-            "entity_type", "entity_metadata", "channel_id", "image", "recurrence_rule",
-        )  # fmt: skip
-        for key in fields:
-            if key in body:
-                event[key] = body[key]
-        if creating:
-            for key in ("name", "scheduled_start_time", "entity_type"):
-                if not event.get(key):
-                    raise _invalid(f"{key} is required")
-            event.setdefault("privacy_level", 2)
-            for key in ("description", "scheduled_end_time", "channel_id", "image"):
-                event.setdefault(key, None)
-            event.setdefault("entity_metadata", None)
-        if not 1 <= len(str(event.get("name", ""))) <= 100:
-            raise _invalid("name must be 1-100 characters")
-        start = _parse_time(event["scheduled_start_time"], "scheduled_start_time")
-        if creating and start < utcnow():
-            raise _invalid("scheduled_start_time: Cannot schedule event in the past.")
-        if int(event["entity_type"]) == 3:
-            location = (event.get("entity_metadata") or {}).get("location")
-            if not location:
-                raise _invalid("entity_metadata.location is required for external events")
-            if not event.get("scheduled_end_time"):
-                raise _invalid("scheduled_end_time is required for external events")
-        end = event.get("scheduled_end_time")
-        if end and _parse_time(end, "scheduled_end_time") <= start:
-            raise _invalid("scheduled_end_time must be after scheduled_start_time")
-        event["scheduled_start_time"] = iso(start)
-        return event
-
-
-def _parse_time(value: Any, key: str) -> dt.datetime:
-    try:
-        parsed = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        raise _invalid(f"{key} is not an ISO8601 timestamp") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _int(value: Any) -> int:

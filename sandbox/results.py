@@ -24,6 +24,7 @@ class InteractionRecord:
         "guild_id",
         "id",
         "original",
+        "resolved",
         "response_flags",
         "response_type",
         "token",
@@ -56,6 +57,8 @@ class InteractionRecord:
         self.callback_data: dict[str, Any] = {}
         self.original: Message | None = None
         self.followups: list[Message] = []
+        # A deferred response (5 or 6) got its answer: a followup or an edit arrived.
+        self.resolved = False
         self.waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._changed: asyncio.Event | None = None
 
@@ -187,10 +190,22 @@ class InteractionResult:
         await self._rec.wait_until(edited, timeout, f"edit #{n} of the original response")
         return self
 
+    @property
+    def loading(self) -> bool:
+        """A deferred response whose answer (followup or edit) has not arrived yet."""
+        return self._rec.response_type in (5, 6) and not self._rec.resolved
+
+    async def wait_final(self, timeout: float = 5.0) -> InteractionResult:
+        """For a deferred response, wait for the answer the member finally sees."""
+        if self._rec.response_type in (5, 6):
+            await self._rec.wait_until(lambda: self._rec.resolved, timeout, "the deferred answer")
+        return self
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": str(self.id),
             "response_type": self.response_type,
+            "loading": self.loading,
             "ephemeral": self.ephemeral,
             "content": self.content,
             "embeds": self.embeds,

@@ -3,54 +3,55 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from . import payloads
+from .builder import CommandBuilder
+from .building import WorldBuildingMixin
 from .control import control_routes
-from .gateway import Gateway, Session
+from .gateway import PRIVILEGED_INTENTS, Gateway, Session
 from .http_util import HTTPError, error, jresp
-from .interactions import (
-    CommandBuilder,
-    InteractionStore,
-    SandboxAttachment,
-    interaction_payload,
-)
-from .ratelimit import RateLimiter
+from .inject import InjectionMixin
+from .interactions import InteractionStore
+from .limits import RULES, InvalidRequests, Limits, RuleBook
+from .ratelimit import GLOBAL_EXEMPT_PREFIXES, RateLimiter
 from .rest import Rest
-from .results import InteractionRecord, InteractionResult
-from .world import (
-    Channel,
-    Guild,
-    Member,
-    Message,
-    Role,
-    SandboxError,
-    Snowflakes,
-    User,
-    World,
-    utcnow,
-)
+from .world import Message, Snowflakes, User, World, utcnow
 
 API_PREFIX = "/api/v10"
 GUILD_MESSAGES_INTENT = 1 << 9
 DIRECT_MESSAGES_INTENT = 1 << 12
 REQUEST_LOG = 10_000
+CHANNEL_SEND_ROUTE = "POST /channels/{channel_id}/messages"
+EVENT_TICK = 0.2  # seconds between checks for scheduled events whose time has come
 
 
-class Sandbox:
+class Sandbox(WorldBuildingMixin, InjectionMixin):
     """A Discord-compatible server on 127.0.0.1 that a real discord.py client talks to.
 
     Use it from the same event loop as the server: ``await sb.start()``, build the world
     (``create_guild``/``create_member``...), let the bot connect, then ``await sb.slash(...)``.
+
+    Discord's rules (``sandbox.limits.RULES``) are all enforced unless relaxed by name with a
+    reason: ``Sandbox(relaxed={"dm_open_pacing": "why"})`` or ``sb.relax(rule, reason=...)``.
+    The numbers behind them are on ``sb.limits``.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        relaxed: Mapping[str, str] | None = None,
+        limits: Limits | None = None,
+    ) -> None:
         self.host = host
         self._requested_port = port
         self._port: int | None = None
@@ -65,8 +66,17 @@ class Sandbox:
         self.unimplemented: list[str] = []
         self.requests: deque[tuple[str, str, int]] = deque(maxlen=REQUEST_LOG)
         self._counts: Counter[str] = Counter()
+        self.limits = limits or Limits()
+        self.rules = RuleBook()
         self.limiter = RateLimiter()
+        self.invalid = InvalidRequests(self.limits.invalid_request_window)
         self.gateway = Gateway(self._ready_payloads, self.stats, lambda: self.gateway_url)
+        self.gateway.enforce_privileged = lambda: self.rules.on("privileged_intents")
+        self._global_override: int | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        for rule, reason in (relaxed or {}).items():
+            self.rules.relax(rule, reason=reason)
+        self._apply_rate_rules()
         self._resumes_at_drop = 0
         self._runner: web.AppRunner | None = None
         self._builder: CommandBuilder | None = None
@@ -78,10 +88,12 @@ class Sandbox:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         # Handlers need the final URL (attachment links), known only once bound: set below.
-        store = InteractionStore(self.world, "", self.application_id)
+        store = InteractionStore(self.world, "", self.application_id, self.rules, self.limits)
         rest = Rest(
-            self.world, "", self.application_id, lambda: self.gateway_url, self.gateway.dispatch
-        )
+            self.world, "", self.application_id, lambda: self.gateway_url,
+            self.gateway.dispatch, self.rules, self.limits,
+        )  # fmt: skip
+        self._rest = rest
         for method, path, handler in rest.routes():
             app.router.add_route(method, API_PREFIX + path, handler)
         hook = "/webhooks/{webhook_id}/{webhook_token}"
@@ -107,9 +119,20 @@ class Sandbox:
         self._port = sockets[0].getsockname()[1] if sockets else self._requested_port
         rest.base_url = store.base_url = self.base_url
         self._store = store
-        self._builder = CommandBuilder(self.world, self.base_url)
+        self._builder = CommandBuilder(self.world, self.base_url, self.rules, self.limits)
+        self._ticker = asyncio.create_task(self._tick_events(), name="sandbox-event-ticker")
+
+    async def _tick_events(self) -> None:
+        while True:
+            await asyncio.sleep(EVENT_TICK)
+            self._rest.events.advance()
 
     async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
         await self.gateway.close_all()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -140,12 +163,6 @@ class Sandbox:
     def gateway_url(self) -> str:
         return f"ws://{self.host}:{self.port}/gateway"
 
-    @property
-    def store(self) -> InteractionStore:
-        if self._store is None:
-            raise RuntimeError("sandbox: call await sb.start() first")
-        return self._store
-
     # -- HTTP plumbing --------------------------------------------------------------------------
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -158,9 +175,13 @@ class Sandbox:
                 return exc.response()
         template = canonical[len(API_PREFIX) :]
         key = f"{request.method} {template}"
-        decision = self.limiter.check(key, template, request.match_info)
+        code = 0
         response: web.StreamResponse
-        if decision is not None and decision.limited:
+        if not self._authorized(request, template):
+            response = error(401, 0, "401: Unauthorized")
+        elif (decision := self.limiter.check(key, template, request.match_info)) is not None and (
+            decision.limited
+        ):
             self.stats["429"] += 1
             response = jresp(decision.body(), 429, decision.headers)
         else:
@@ -168,11 +189,22 @@ class Sandbox:
                 response = await handler(request)
             except HTTPError as exc:
                 response = exc.response()
+                code = exc.code
             if decision is not None:
                 response.headers.update(decision.headers)
+        self.invalid.record(response.status, code, response.headers.get("X-RateLimit-Scope"))
         self.requests.append((request.method, template, response.status))
         self._counts[key] += 1
         return response
+
+    def _authorized(self, request: web.Request, template: str) -> bool:
+        """With ``sb.valid_tokens`` set, REST needs ``Authorization: Bot <token>``; interaction
+        callbacks and followups carry their own token in the URL instead, as on Discord."""
+        tokens = self.gateway.valid_tokens
+        if tokens is None or template.startswith(GLOBAL_EXEMPT_PREFIXES):
+            return True
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        return scheme == "Bot" and token in tokens
 
     async def _unimplemented(self, request: web.Request) -> web.Response:
         path = request.path
@@ -186,6 +218,9 @@ class Sandbox:
             stored = self.world.files[int(request.match_info["file_id"])]
         except (KeyError, ValueError):
             return error(404, 10049, "Unknown attachment")
+        if stored.expires_at is not None and time.monotonic() >= stored.expires_at:
+            # A signed CDN URL past its expiry: Discord's CDN answers 404.
+            return web.Response(status=404, text="This content is no longer available.")
         return web.Response(body=stored.data, headers={"Content-Type": stored.content_type})
 
     def _ready_payloads(self, session: Session, resume_url: str) -> list[tuple[str, Any]]:
@@ -229,98 +264,62 @@ class Sandbox:
             data["guild_id"] = str(message.guild_id)
         self.gateway.dispatch(event, data)
 
-    # -- building the world ---------------------------------------------------------------------
-    def create_guild(self, name: str) -> Guild:
-        guild = self.world.add_guild(name, self.owner)
-        self.world.add_channel(guild.id, "general")
-        now = utcnow()
-        self.world.add_member(guild.id, self.owner, joined_at=now)
-        # Like Discord, the bot gets a managed role carrying the permissions it was invited with.
-        bot_role = self.world.add_role(guild.id, self.world.bot.name, guild.bot_permissions)
-        bot_role.managed = True
-        guild.bot_role_id = bot_role.id
-        self.world.add_member(guild.id, self.world.bot, joined_at=now, roles=[bot_role.id])
-        session = self.gateway.current
-        intents = session.intents if session is not None else 0
-        self.gateway.dispatch("GUILD_CREATE", payloads.guild(guild, self.world, intents=intents))
-        return guild
+    # -- Discord's rules ------------------------------------------------------------------------
+    def relax(self, rule: str, *, reason: str) -> None:
+        """Stop enforcing one of ``sandbox.limits.RULES``; the reason is kept in ``sb.relaxed``."""
+        self.rules.relax(rule, reason=reason)
+        self._apply_rate_rules()
 
-    def create_channel(self, guild_id: int, name: str, *, topic: str | None = None) -> Channel:
-        chan = self.world.add_channel(guild_id, name, topic=topic)
-        self.gateway.dispatch("CHANNEL_CREATE", payloads.channel(chan, self.world))
-        return chan
+    def enforce(self, rule: str) -> None:
+        self.rules.enforce(rule)
+        self._apply_rate_rules()
 
-    def create_role(
-        self, guild_id: int, name: str, permissions: int = 0, *, mentionable: bool = False
-    ) -> Role:
-        role = self.world.add_role(guild_id, name, permissions, mentionable=mentionable)
-        self.gateway.dispatch(
-            "GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": payloads.role(role)}
-        )
-        return role
+    @property
+    def relaxed(self) -> dict[str, str]:
+        """Relaxed rules and why (every other rule in ``RULES`` is enforced)."""
+        return dict(self.rules.relaxed)
 
-    def create_member(
-        self,
-        guild_id: int,
-        name: str,
-        *,
-        joined_at: dt.datetime | None = None,
-        account_created_at: dt.datetime | None = None,
-        roles: Iterable[int] = (),
-        permissions: int | None = None,
-        dms_open: bool = True,
-    ) -> Member:
-        now = utcnow()
-        created = account_created_at or now - dt.timedelta(days=365)
-        user = self.world.add_user(name, created)
-        user.dms_open = dms_open
-        member = self.world.add_member(
-            guild_id,
-            user,
-            joined_at=joined_at or now,
-            roles=list(roles),
-            extra_permissions=permissions or 0,
-        )
-        data = payloads.member(member)
-        data["guild_id"] = str(guild_id)
-        self.gateway.dispatch("GUILD_MEMBER_ADD", data)
-        return member
+    @staticmethod
+    def rule_names() -> list[str]:
+        return sorted(RULES)
 
-    def set_bot_permissions(self, guild_id: int, bitfield: int) -> None:
-        """What the sandbox's own checks and ``app_permissions`` use (the bot's managed role).
+    def _apply_rate_rules(self) -> None:
+        limits = self.limits
+        if self._global_override is not None:
+            self.limiter.set_global(self._global_override)
+        elif self.rules.on("global_rate_limit"):
+            self.limiter.set_global(limits.global_per_second)
+        else:
+            self.limiter.set_global(None)
+        if self.rules.on("channel_send_limit"):
+            if CHANNEL_SEND_ROUTE not in self.limiter.routes:
+                self.rate_limit(
+                    CHANNEL_SEND_ROUTE, limits.channel_sends, limits.channel_send_window
+                )
+        else:
+            self.limiter.remove_route(CHANNEL_SEND_ROUTE)
 
-        discord.py adds @everyone's permissions on top when it computes them itself."""
-        guild = self.world.guild(guild_id)
-        guild.bot_permissions = bitfield
-        role = self.world.roles[guild.bot_role_id]
-        role.permissions = bitfield
-        self.world.refresh_permissions(guild.members[self.bot_user_id])
-        self.gateway.dispatch(
-            "GUILD_ROLE_UPDATE", {"guild_id": str(guild_id), "role": payloads.role(role)}
-        )
-
-    def close_dms(self, user_id: int) -> None:
-        self.world.users[user_id].dms_open = False
-
-    def open_dms(self, user_id: int) -> None:
-        self.world.users[user_id].dms_open = True
-
-    def attachment(
-        self, filename: str, data: bytes, content_type: str | None = None
-    ) -> SandboxAttachment:
-        return SandboxAttachment(filename, data, content_type)
-
-    def set_event_user_count(self, guild_id: int, event_id: int, count: int) -> None:
-        """Members who marked themselves interested (Discord reports it as user_count)."""
-        self.world.scheduled_events[guild_id][event_id]["user_count"] = count
-
-    # -- rate limits ----------------------------------------------------------------------------
     def rate_limit(self, route: str, limit: int, per: float) -> None:
         """Limit e.g. ``"POST /channels/{channel_id}/messages"`` per major parameter."""
         self.limiter.set_route(route, limit, per)
 
     def global_rate_limit(self, per_second: int | None = 50) -> None:
-        self.limiter.set_global(per_second)
+        """Set the global limit to ``per_second``; ``None`` goes back to the rule's default
+        (Discord's 50/s unless ``global_rate_limit`` is relaxed)."""
+        self._global_override = per_second
+        self._apply_rate_rules()
+
+    def invalid_requests(self) -> int:
+        """401, 403 and 429 answers within the last 10 minutes (Discord bans a bot at 10,000)."""
+        return self.invalid.count()
+
+    def invalid_request_breakdown(self) -> Counter[str]:
+        """The same, by ``"status/code"``: ``{"403/50007": 3, "403/40003": 40, "429/0": 2}``."""
+        return self.invalid.breakdown()
+
+    def advance_scheduled_events(self) -> int:
+        """Move external events whose start or end has passed now (a ticker also does it)."""
+        return self._rest.events.advance()
 
     # -- gateway --------------------------------------------------------------------------------
     async def wait_for_bot(self, timeout: float = 10.0) -> None:
@@ -342,6 +341,30 @@ class Sandbox:
 
         await self.gateway.wait_until(resumed, timeout, "the bot to RESUME")
 
+    def accept_tokens(self, *tokens: str) -> None:
+        """Only these bot tokens log in (REST 401, gateway close 4004); none: any token."""
+        self.gateway.valid_tokens = set(tokens) if tokens else None
+
+    def grant_privileged_intents(
+        self, *, members: bool = False, presences: bool = False, message_content: bool = False
+    ) -> None:
+        """The application's privileged intent switches (all off, as for a new application)."""
+        names = {"GUILD_MEMBERS": members, "GUILD_PRESENCES": presences,
+                 "MESSAGE_CONTENT": message_content}  # fmt: skip
+        self.gateway.granted_privileged = sum(
+            bit for bit, name in PRIVILEGED_INTENTS.items() if names[name]
+        )
+
+    async def request_reconnect(self) -> None:
+        """Send op 7 RECONNECT: discord.py closes and RESUMEs."""
+        self._resumes_at_drop = self.stats["resumes"]
+        await self.gateway.send_op(7, None)
+
+    async def invalidate_session(self, *, resumable: bool = False) -> None:
+        """Send op 9 INVALID_SESSION: not resumable -> the bot IDENTIFYs again."""
+        self._resumes_at_drop = self.stats["resumes"]
+        await self.gateway.send_op(9, resumable)
+
     @property
     def interaction_deadline(self) -> float:
         """Seconds a bot has to answer an interaction (3 on Discord); later -> 10062."""
@@ -350,138 +373,6 @@ class Sandbox:
     @interaction_deadline.setter
     def interaction_deadline(self, seconds: float) -> None:
         self.store.deadline = seconds
-
-    # -- interactions ---------------------------------------------------------------------------
-    def _member_and_channel(
-        self, member: Member, channel: Channel | int | None
-    ) -> tuple[Member, Channel]:
-        guild = self.world.guild(member.guild_id)
-        if channel is None:
-            chan = self.world.channels[guild.channel_ids[0]]
-        else:
-            found = self.world.channels.get(channel if isinstance(channel, int) else channel.id)
-            if found is None:
-                raise SandboxError(f"no channel {channel!r}")
-            chan = found
-        if chan.type == 0 and chan.guild_id != guild.id:
-            raise SandboxError(f"channel {chan.id} is not in the member's guild")
-        return member, chan
-
-    def _dispatch_interaction(
-        self,
-        type_: int,
-        member: Member,
-        chan: Channel,
-        data: dict[str, Any],
-        message: Message | None = None,
-    ) -> InteractionRecord:
-        store = self.store
-        iid = self.ids.now()
-        rec = InteractionRecord(
-            iid, store.new_token(iid), type_, member.guild_id, chan.id, member.id, message
-        )
-        payload = interaction_payload(self.world, self.application_id, rec, member, chan, data)
-        if message is not None:
-            payload["message"] = payloads.message(message, self.world)
-        store.add(rec)
-        rec.dispatched_at = time.perf_counter()
-        if not self.gateway.dispatch("INTERACTION_CREATE", payload):
-            raise SandboxError("no bot has identified with the sandbox yet (await wait_for_bot)")
-        self.stats["interactions"] += 1
-        return rec
-
-    async def _answer(self, rec: InteractionRecord, timeout: float, what: str) -> InteractionResult:
-        try:
-            await asyncio.wait_for(rec.waiter, timeout)
-        except TimeoutError:
-            raise TimeoutError(
-                f"sandbox: the bot did not answer {what} within {timeout}s "
-                f"(no POST /interactions/{rec.id}/<token>/callback arrived)"
-            ) from None
-        return InteractionResult(rec)
-
-    def _builder_or_fail(self) -> CommandBuilder:
-        if self._builder is None:
-            raise RuntimeError("sandbox: call await sb.start() first")
-        return self._builder
-
-    async def slash(
-        self,
-        member: Member,
-        command: str,
-        options: dict[str, Any] | None = None,
-        *,
-        channel: Channel | int | None = None,
-        timeout: float = 5.0,
-    ) -> InteractionResult:
-        member, chan = self._member_and_channel(member, channel)
-        data = self._builder_or_fail().build(member.guild_id, command, options or {})
-        rec = self._dispatch_interaction(2, member, chan, data)
-        return await self._answer(rec, timeout, f"/{command}")
-
-    async def autocomplete(
-        self,
-        member: Member,
-        command: str,
-        options: dict[str, Any],
-        *,
-        focused: str,
-        channel: Channel | int | None = None,
-        timeout: float = 5.0,
-    ) -> list[dict[str, Any]]:
-        member, chan = self._member_and_channel(member, channel)
-        data = self._builder_or_fail().build(member.guild_id, command, options, focused=focused)
-        rec = self._dispatch_interaction(4, member, chan, data)
-        result = await self._answer(rec, timeout, f"autocomplete of /{command} {focused}")
-        return result.choices
-
-    async def click(
-        self,
-        member: Member,
-        message: Message | int,
-        custom_id: str,
-        *,
-        values: list[str] | None = None,
-        timeout: float = 5.0,
-    ) -> InteractionResult:
-        msg_id = message if isinstance(message, int) else message.id
-        msg = self.world.messages_by_id.get(msg_id)
-        if msg is None:
-            raise SandboxError(f"no message {msg_id}")
-        if msg.author_id != self.bot_user_id:
-            raise SandboxError("only components on the bot's own messages can be clicked")
-        components = msg.custom_ids()
-        if custom_id not in components:
-            raise SandboxError(
-                f"message {msg.id} has no component {custom_id!r} (has: {', '.join(components)})"
-            )
-        member, chan = self._member_and_channel(member, msg.channel_id)
-        data: dict[str, Any] = {"custom_id": custom_id, "component_type": components[custom_id]}
-        if values is not None or components[custom_id] in (3, 5, 6, 7, 8):
-            data["values"] = list(values or [])
-        rec = self._dispatch_interaction(3, member, chan, data, msg)
-        return await self._answer(rec, timeout, f"the click on {custom_id!r}")
-
-    # -- reading the world ----------------------------------------------------------------------
-    def messages(self, channel_id: int) -> list[Message]:
-        return list(self.world.channel_messages.get(channel_id, []))
-
-    def dms(self, user_id: int) -> list[Message]:
-        chan_id = self.world.dm_channels.get(user_id)
-        return [] if chan_id is None else self.messages(chan_id)
-
-    def scheduled_events(self, guild_id: int) -> list[dict[str, Any]]:
-        return list(self.world.scheduled_events.get(guild_id, {}).values())
-
-    def commands(self, guild_id: int | None = None) -> list[dict[str, Any]]:
-        return list(self.world.commands_for(guild_id))
-
-    def member(self, guild_id: int, name_or_id: str | int) -> Member:
-        guild = self.world.guild(guild_id)
-        for m in guild.members.values():
-            if m.id == name_or_id or m.name == name_or_id:
-                return m
-        raise SandboxError(f"no member {name_or_id!r} in guild {guild_id}")
 
     def request_counts(self) -> Counter[str]:
         """Requests the bot made, per ``"METHOD /route/{template}"``."""

@@ -169,6 +169,7 @@ class StoredFile:
     content_type: str
     url: str = ""
     description: str | None = None
+    expires_at: float | None = None  # time.monotonic() after which the URL answers 404
 
     @property
     def size(self) -> int:
@@ -201,12 +202,16 @@ class Message:
 
     def custom_ids(self) -> dict[str, int]:
         """Every component ``custom_id`` on the message -> its component type."""
-        found: dict[str, int] = {}
+        return {cid: int(comp["type"]) for cid, comp in self.components_by_id().items()}
+
+    def components_by_id(self) -> dict[str, dict[str, Any]]:
+        """Every component that has a ``custom_id`` (at any nesting), by that id."""
+        found: dict[str, dict[str, Any]] = {}
 
         def walk(node: Any) -> None:
             if isinstance(node, dict):
                 if "custom_id" in node and "type" in node:
-                    found[str(node["custom_id"])] = int(node["type"])
+                    found[str(node["custom_id"])] = node
                 for value in node.values():
                     walk(value)
             elif isinstance(node, list):

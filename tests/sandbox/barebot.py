@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -40,6 +42,37 @@ class JoinButton(
         await interaction.response.send_message(
             f"{interaction.user.name} joined drop {self.drop_id}", ephemeral=True
         )
+
+
+Script = Callable[[discord.Interaction], Awaitable[Any]]
+
+
+class ScriptButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"script:(?P<n>\w+)"):
+    """A button whose press runs the test's script (see ``BareBot.run_script``)."""
+
+    def __init__(self, name: str = "go", *, disabled: bool = False) -> None:
+        super().__init__(
+            discord.ui.Button(label=name, custom_id=f"script:{name}", disabled=disabled)
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+    ) -> ScriptButton:
+        return cls(match["n"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await run_script(interaction)
+
+
+async def run_script(interaction: discord.Interaction) -> None:
+    """Run the test's script with real discord.py calls; keep what it returned or raised."""
+    bot = interaction.client
+    assert isinstance(bot, BareBot) and bot.script is not None
+    try:
+        bot.outcomes.put_nowait(await bot.script(interaction))
+    except Exception as exc:  # the test inspects it
+        bot.outcomes.put_nowait(exc)
 
 
 waitlist = app_commands.Group(name="waitlist", description="Join or leave a drop's waitlist")
@@ -93,9 +126,15 @@ class BareBot(commands.Bot):
         )
         self.guild_id = guild_id
         self.events: list[str] = []
+        self.script: Script | None = None
+        self.outcomes: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def outcome(self, timeout: float = 5.0) -> Any:
+        """What the script returned (or the exception it raised)."""
+        return await asyncio.wait_for(self.outcomes.get(), timeout)
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(JoinButton)
+        self.add_dynamic_items(JoinButton, ScriptButton)
         self.tree.add_command(waitlist)
         for cmd in _commands():
             self.tree.add_command(cmd)
@@ -195,4 +234,8 @@ def _commands() -> list[app_commands.Command[Any, Any, Any]]:
         else:
             await interaction.response.send_message(f"event {created.id}", ephemeral=True)
 
-    return [ping, secret, post_button, slow, multi, dm_me, file, upload, announce, event]
+    @app_commands.command(name="script", description="Runs the test's script")
+    async def script(interaction: discord.Interaction) -> None:
+        await run_script(interaction)
+
+    return [ping, secret, post_button, slow, multi, dm_me, file, upload, announce, event, script]
