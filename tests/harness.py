@@ -163,10 +163,12 @@ class BotProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
-    def terminate(self) -> int:
+    async def terminate(self) -> int:
+        """SIGTERM, then the exit code. Waited for off the loop: the sandbox shares this loop
+        and must keep answering the bot while it shuts down."""
         assert self.process is not None
         self.process.terminate()
-        return self.process.wait(15)
+        return await asyncio.to_thread(self.process.wait, 15)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")

@@ -80,6 +80,11 @@ class AnnouncementRefresher:
         shown = fingerprint(render_embed(drop, waitlist_count), render_view(drop))
         self._posts[drop.id] = _Post(shown=shown, last_edit=time.monotonic())
 
+    @property
+    def idle(self) -> bool:
+        """Nothing waits to be edited."""
+        return not self._dirty
+
     async def _drop_changed(self, drop_id: int) -> None:
         self.mark(drop_id, drop_changed=True)
 
@@ -109,10 +114,9 @@ class AnnouncementRefresher:
                 await self._wake.wait()
             self._wake.clear()
             await self.flush()
-            # Posts still dirty are waiting for their turn; look again after a fresh interval.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.fresh_interval)
-            await asyncio.sleep(self.fresh_interval if self._dirty else 0)
+            # Marks that come meanwhile are coalesced into the next pass; posts still dirty are
+            # waiting for their turn.
+            await asyncio.sleep(self.fresh_interval)
 
     async def flush(self) -> None:
         for drop_id in list(self._dirty):
@@ -132,16 +136,16 @@ class AnnouncementRefresher:
         drop = await self.service.get_any(drop_id)
         if drop is None or drop.channel_id is None or drop.message_id is None:
             return True
-        old = utcnow() - discord.utils.snowflake_time(drop.message_id) > OLD_MESSAGE_AGE
-        interval = self.old_interval if old and not post.drop_changed else self.fresh_interval
-        if now - post.last_edit < interval:
-            return False
         count = await self.service.waitlist_count(drop.id)
         embed, view = render_embed(drop, count), render_view(drop)
         shown = fingerprint(embed, view)
         if shown == post.shown:
             post.drop_changed = False
             return True
+        old = utcnow() - discord.utils.snowflake_time(drop.message_id) > OLD_MESSAGE_AGE
+        interval = self.old_interval if old and not post.drop_changed else self.fresh_interval
+        if now - post.last_edit < interval:
+            return False
         message = self.bot.get_partial_messageable(drop.channel_id).get_partial_message(
             drop.message_id
         )

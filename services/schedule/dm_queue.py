@@ -140,8 +140,8 @@ class DMQueue:
         if delivery is None:
             return
         drop = await self.get_drop(delivery.drop_id)
-        stale = delivery.offset_seconds > 0 and drop is not None and drop.status != DropStatus.SCHEDULED
-        if drop is None or not drop.is_open or stale:
+        opened = drop is not None and drop.status != DropStatus.SCHEDULED
+        if drop is None or not drop.is_open or (delivery.offset_seconds > 0 and opened):
             # A "opens in an hour" that could only arrive after the opening is not sent.
             await self.store.finish_delivery(delivery.id, SKIPPED)
             return

@@ -142,7 +142,7 @@ async def test_persistent_button_works_after_the_bot_process_restarts(
         await sandbox.wait_for_bot(timeout=30)
         answer = await sandbox.click(community.fans[0], post, join, timeout=10)
         assert answer.content.startswith("You're #1 of 1 for **Restart Tee**")
-        assert process.terminate() == 0  # SIGTERM is a clean exit
+        assert await process.terminate() == 0  # SIGTERM is a clean exit
     assert TOKEN not in process.output()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
 from collections import Counter
@@ -79,7 +78,7 @@ async def test_kill_9_while_posts_are_due_then_restart_posts_each_once(
             lambda: states(database_path) == Counter({"sent": POSTS}), 15, "every row sent"
         )
     finally:
-        assert await asyncio.to_thread(process.terminate) == 0, process.output()
+        assert await process.terminate() == 0, process.output()
     counts = Counter(markers(sandbox.messages(community.drops.id)))
     assert counts == Counter({send_id: 1 for send_id in ids}), process.output()
     assert states(database_path) == Counter({"sent": POSTS})
@@ -95,6 +94,6 @@ async def test_sigterm_exits_zero_and_leaves_unsent_rows_pending(
     # A command answered: start-up is over (setup_hook started the schedule) and it serves.
     about = await sandbox.slash(community.fans[0], "dropbell about", timeout=10)
     assert "dropbell" in about.content
-    assert await asyncio.to_thread(process.terminate) == 0, process.output()
+    assert await process.terminate() == 0, process.output()
     assert states(database_path) == Counter({"pending": POSTS})
     assert markers(sandbox.messages(community.drops.id)) == []

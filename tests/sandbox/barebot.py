@@ -57,7 +57,7 @@ class ScriptButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sc
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> ScriptButton:
         return cls(match["n"])
 

@@ -69,7 +69,7 @@ async def test_external_event_starts_and_completes_by_itself_then_is_frozen(worl
         event = guild.get_scheduled_event(event_id) if guild else None
         return event.status.value if event else 0
 
-    seen = []
+    seen: list[int] = []
     for _ in range(60):
         now = status()  # 0 until GUILD_SCHEDULED_EVENT_CREATE reached the bot
         if now and (not seen or seen[-1] != now):
@@ -161,4 +161,5 @@ async def test_command_at_the_limits_syncs(world: World) -> None:
     synced = await bot.http.bulk_upsert_global_commands(
         sb.application_id, [command(name="d" * 32, description="d" * 100, options=opts)]
     )
-    assert synced[0]["name"] == "d" * 32 and len(synced[0]["options"]) == 25
+    first: dict[str, Any] = dict(synced[0])
+    assert first["name"] == "d" * 32 and len(first["options"]) == 25
