@@ -3,11 +3,15 @@
 ``python -m bench.reminder_fanout`` writes a drop, N reminder opt-ins (some fans with closed
 DMs) and its opening reminder (due a few seconds after start) into a fresh database, sets the
 sandbox's global limit to L requests/s, starts dropbell in its own process and times the
-fan-out: from the reminder's due time to the last DM. The floor is the requests the fan-out
-needs (open a DM channel + send, per fan; a closed-DM fan's send is refused once) divided by
-L. Prints the time against that floor, 429s met, failures and lost reminders, beside the
-framework floor (/ping through the same sandbox in the same run).
-Target: <= 1.15x the floor and 0 lost reminders.
+fan-out: from the reminder's due time to the last DM. Most fans' DM channels are already known
+(a channel is remembered from an earlier reminder, or opened when the fan pressed Remind me);
+``--new`` fans have none, and opening one is paced by Discord far below L (the strict sandbox:
+10 new DM channels per 10 s). The floor is the slower of the two: every request the fan-out
+needs (a send per fan, an open per new fan) at L per second, and the new fans' opens at the
+sandbox's DM-open pace. Prints the time against that floor, the invalid requests (401/403/429;
+only closed DMs' 50007 are expected), failures and lost reminders, beside the framework floor
+(/ping through the same sandbox in the same run).
+Target: <= 1.15x the floor, 0 lost reminders, 0 invalid requests besides closed DMs.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -32,14 +37,20 @@ from services.drops.service import DropService
 from services.events import DropEvents
 from services.localtime import utcnow
 from storage.schedule import SendStore
-from storage.tables import reminder_optins
+from storage.tables import dm_channels, reminder_optins
 
 DM_MARKER = re.compile(r"dropbell · ref R(\d+)\b")
 START_DELAY = 6.0
 
 
 async def write_drop(
-    path: Path, guild_id: int, manager_id: int, channel_id: int, fans: list[int], due: datetime
+    path: Path,
+    guild_id: int,
+    manager_id: int,
+    channel_id: int,
+    fans: list[int],
+    due: datetime,
+    known_channels: dict[int, int],
 ) -> int:
     database = await prepare_database(path)
     try:
@@ -58,6 +69,14 @@ async def write_drop(
                     for fan in fans
                 ],
             )
+            if known_channels:
+                await connection.execute(
+                    dm_channels.insert(),
+                    [
+                        {"user_id": user, "channel_id": chan}
+                        for user, chan in known_channels.items()
+                    ],
+                )
         await SendStore(database).insert(
             guild_id=guild_id,
             kind="reminder",
@@ -77,7 +96,7 @@ async def measure_floor(sb: Sandbox, n: int) -> Figures:
         return await floor_figures(sb, n, 1)
 
 
-async def run(n: int, limit: int, closed: int, floor_n: int) -> bool:
+async def run(n: int, limit: int, closed: int, new: int, floor_n: int) -> bool:
     with tempfile.TemporaryDirectory(prefix="dropbell-bench-") as folder:
         path = Path(folder) / "bench.db"
         async with Sandbox() as sb:
@@ -87,6 +106,12 @@ async def run(n: int, limit: int, closed: int, floor_n: int) -> bool:
             bystanders = [sb.create_member(seed.guild.id, f"quiet{i}") for i in range(20)]
             for fan in fans[:closed]:
                 sb.close_dms(fan.id)
+            # Fans with a DM channel from before (the sandbox and our table both know it).
+            # The new ones follow the closed-DM fans in the list.
+            newcomers = {fan.id for fan in fans[closed : closed + new]}
+            known = {
+                fan.id: sb.world.dm_channel(fan.id).id for fan in fans if fan.id not in newcomers
+            }
             due = utcnow() + timedelta(seconds=START_DELAY)
             await write_drop(
                 path,
@@ -95,13 +120,15 @@ async def run(n: int, limit: int, closed: int, floor_n: int) -> bool:
                 seed.drops.id,
                 [fan.id for fan in fans],
                 due,
+                known,
             )
             reachable = fans[closed:]
             async with dropbell_process(sb, path, seed.guild.id, log=Path(folder) / "bot.log"):
                 sb.global_rate_limit(limit)
                 sb.reset_request_counts()
                 limited_before = sb.stats["429"]
-                deadline = time.monotonic() + START_DELAY + 3 * (2 * n / limit) + 30
+                opens_per_second = sb.limits.dm_opens / sb.limits.dm_open_window
+                deadline = time.monotonic() + START_DELAY + 3 * (2 * n / limit) + 2 * new / 0.8 + 30
                 while time.monotonic() < deadline:
                     if all(sb.dms(fan.id) for fan in reachable) and done(path, n):
                         break
@@ -109,6 +136,7 @@ async def run(n: int, limit: int, closed: int, floor_n: int) -> bool:
                 await asyncio.sleep(1.0)
                 limited = sb.stats["429"] - limited_before
                 requests = sb.request_counts()
+                invalid = dict(sb.invalid_request_breakdown())
                 sb.global_rate_limit(None)
             received = {fan.id: len(sb.dms(fan.id)) for fan in reachable}
             last = max(
@@ -116,7 +144,18 @@ async def run(n: int, limit: int, closed: int, floor_n: int) -> bool:
                 default=due,
             )
             extra = sum(len(sb.dms(member.id)) for member in bystanders + fans[:closed])
-        return report(n, limit, closed, due, last, received, extra, limited, requests, floor, path)
+        return report(
+            Run(n, limit, closed, new, opens_per_second),
+            due,
+            last,
+            received,
+            extra,
+            limited,
+            invalid,
+            requests,
+            floor,
+            path,
+        )
 
 
 def done(path: Path, n: int) -> bool:
@@ -128,22 +167,33 @@ def done(path: Path, n: int) -> bool:
     return total == n and open_count == 0
 
 
+@dataclass(frozen=True)
+class Run:
+    n: int
+    limit: int
+    closed: int
+    new: int
+    opens_per_second: float  # the sandbox's DM-open pace (Discord's, as modelled)
+
+
 def report(
-    n: int,
-    limit: int,
-    closed: int,
+    run: Run,
     due: datetime,
     last: datetime,
     received: dict[int, int],
     extra: int,
     limited: int,
+    invalid: dict[str, int],
     requests: dict[str, int],
     floor: Figures,
     path: Path,
 ) -> bool:
-    # Per fan: open the DM channel, then send (refused once for a closed-DM fan, never again).
-    needed = 2 * n
-    floor_seconds = needed / limit
+    n, limit, closed, new = run.n, run.limit, run.closed, run.new
+    # A send per fan (refused once for a closed-DM fan, never again), an open per new fan.
+    needed = n + new
+    by_requests = needed / limit
+    by_opens = new / run.opens_per_second
+    floor_seconds = max(by_requests, by_opens)
     seconds = (last - due).total_seconds()
     made = sum(
         count
@@ -158,18 +208,21 @@ def report(
     doubled = sum(1 for count in received.values() if count > 1)
     ratio = seconds / floor_seconds if floor_seconds else float("nan")
     print(
-        f"reminder_fanout: {n:,} opted-in fans ({closed} with closed DMs), global limit "
-        f"{limit} requests/s, bot in its own process"
+        f"reminder_fanout: {n:,} opted-in fans ({closed} with closed DMs, {new} without a known "
+        f"DM channel), global limit {limit} requests/s, bot in its own process"
     )
     print_floor([floor])
     print(
-        f"  fan-out: {seconds:.2f} s from due time to last DM; floor {needed:,} requests / "
-        f"{limit}/s = {floor_seconds:.2f} s; ratio {ratio:.3f}x"
+        f"  fan-out: {seconds:.2f} s from due time to last DM; floor max({needed:,} requests / "
+        f"{limit}/s = {by_requests:.2f} s, {new} opens / {run.opens_per_second:g}/s = "
+        f"{by_opens:.2f} s) = {floor_seconds:.2f} s; ratio {ratio:.3f}x"
     )
     print(
         f"  DM requests made: {made:,}; 429s met: {limited}; delivery states: {states}; "
         f"lost: {lost}; duplicated: {doubled}; DMs to others: {extra}"
     )
+    print(f"  invalid requests (401/403/429) seen by the sandbox: {invalid or 'none'}")
+    unexpected = {key: count for key, count in invalid.items() if key != "403/50007"}
     checks = {
         f"time {ratio:.3f}x floor <= 1.15x": ratio <= 1.15,
         f"0 lost reminders ({lost} lost, {doubled} duplicated)": lost == 0 and doubled == 0,
@@ -178,6 +231,7 @@ def report(
         ),
         f"no DM to anyone who did not opt in or is unreachable ({extra})": extra == 0,
         f"failures: {states.get('failed', 0)}": states.get("failed", 0) == 0,
+        f"invalid requests besides closed DMs: {sum(unexpected.values())}": not unexpected,
     }
     return print_checks(checks)
 
@@ -187,9 +241,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=1000, help="opted-in fans (1,000)")
     parser.add_argument("--limit", type=int, default=50, help="global requests/s (50)")
     parser.add_argument("--closed", type=int, default=10, help="fans with closed DMs (10)")
+    parser.add_argument("--new", type=int, default=10, help="fans without a DM channel (10)")
     parser.add_argument("--floor-n", type=int, default=1000, help="/ping interactions (1,000)")
     args = parser.parse_args(argv)
-    ok = asyncio.run(run(args.n, args.limit, args.closed, args.floor_n))
+    ok = asyncio.run(run(args.n, args.limit, args.closed, args.new, args.floor_n))
     sys.exit(0 if ok else 1)
 
 

@@ -82,7 +82,9 @@ DROPS = ["Night Moth Tee", "Night Moth Hoodie", "Luna Cap"]
 @waitlist.command(name="join", description="Join a drop's waitlist")
 @app_commands.describe(drop="The drop", note="Anything to add")
 async def waitlist_join(
-    interaction: discord.Interaction, drop: str, note: str | None = None
+    interaction: discord.Interaction,
+    drop: str,
+    note: app_commands.Range[str, 2, 20] | None = None,
 ) -> None:
     await interaction.response.send_message(f"joined {drop} note={note}", ephemeral=True)
 

@@ -93,6 +93,18 @@ async def test_unknown_commands_and_options_are_refused(world: World) -> None:
                                                "role": world.seed.manager_role})  # fmt: skip
 
 
+async def test_string_options_outside_their_lengths_never_leave_the_client(
+    world: World,
+) -> None:
+    sb, fan = world.sb, world.seed.fans[0]
+    with pytest.raises(SandboxError, match="longer than 20"):
+        await sb.slash(fan, "waitlist join", {"drop": "Luna Cap", "note": "x" * 21})
+    with pytest.raises(SandboxError, match="shorter than 2"):
+        await sb.slash(fan, "waitlist join", {"drop": "Luna Cap", "note": "x"})
+    answer = await sb.slash(fan, "waitlist join", {"drop": "Luna Cap", "note": "x" * 20})
+    assert answer.content == f"joined Luna Cap note={'x' * 20}"
+
+
 async def test_subcommand_with_optional_option_is_ephemeral(world: World) -> None:
     res = await world.sb.slash(
         world.seed.fans[1], "waitlist join", {"drop": "Night Moth Tee", "note": "size M"}
