@@ -26,6 +26,7 @@ from sandbox import InteractionResult, Message, Sandbox, seed_demo_world
 from sandbox.results import message_text
 from services.localtime import utcnow
 from services.stats import percentile
+from storage.states import DropStatus
 
 T = TypeVar("T")
 CONCURRENCY = 32
@@ -342,7 +343,7 @@ async def _countdown_and_announcements(
         f"    DMs to {closed.name}: {len(sb.dms(closed.id))} (recorded unreachable, not retried)"
     )
     drop = await bot.services.drops.get_any(drop_id)
-    if not (opened() and all_dms_in()) or drop is None or drop.status != "live":
+    if not (opened() and all_dms_in()) or drop is None or drop.status != DropStatus.LIVE:
         raise RuntimeError("the compressed countdown did not complete")
     for _ in range(50):  # the announcement follows by a coalesced edit
         if "(open now)" in message_text(sb.world.messages_by_id[drop.message_id or 0]):
