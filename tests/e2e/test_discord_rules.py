@@ -35,28 +35,42 @@ async def start_with(runner: InProcessBot, **scheduler: Any) -> Dropbell:
 
 
 # 1. Reminder DMs: new DM channels opened at a pace Discord tolerates, 40003 is "later".
-async def test_reminders_to_many_new_fans_meet_no_40003_and_all_arrive(
-    sandbox: Sandbox, community: Community, bot_runner: InProcessBot
-) -> None:
-    # The sandbox's model, scaled down so the test is short: 3 new DM channels a second.
-    sandbox.limits.dm_opens, sandbox.limits.dm_open_window = 3, 1.0
+async def remind_many(
+    sandbox: Sandbox,
+    community: Community,
+    runner: InProcessBot,
+    *,
+    fans: int,
+    opens_per_second: float,
+    timeout: float,
+) -> Dropbell:
+    """``fans`` new fans press Remind me; the drop opens 2 s later; every reminder arrives."""
     bot = await start_with(
-        bot_runner,
+        runner,
         countdown_offsets_minutes=[],
         reminder_offsets_minutes=seconds_before(0),
-        dm_opens_per_second=2.5,
+        dm_opens_per_second=opens_per_second,
     )
-    fans = [sandbox.create_member(community.guild.id, f"moth{i}") for i in range(12)]
+    members = [sandbox.create_member(community.guild.id, f"moth{i}") for i in range(fans)]
     post = await create_drop(sandbox, community)
     drop_id = drop_id_of(post)
-    for fan in fans:
+    for fan in members:
         pressed = await sandbox.click(fan, post, f"dropbell:remind:{drop_id}")
         assert "Reminders are **on**" in pressed.content
     await bot.services.drops.update(
         community.guild.id, drop_id, starts_at=utcnow() + timedelta(seconds=2)
     )
-    await wait_for(lambda: all(sandbox.dms(fan.id) for fan in fans), 20, "every reminder")
-    assert all(len(sandbox.dms(fan.id)) == 1 for fan in fans)
+    await wait_for(lambda: all(sandbox.dms(fan.id) for fan in members), timeout, "the reminders")
+    assert all(len(sandbox.dms(fan.id)) == 1 for fan in members)
+    return bot
+
+
+async def test_reminders_to_many_new_fans_meet_no_40003_and_all_arrive(
+    sandbox: Sandbox, community: Community, bot_runner: InProcessBot
+) -> None:
+    # The sandbox's model, scaled down so the test is short: 3 new DM channels a second.
+    sandbox.limits.dm_opens, sandbox.limits.dm_open_window = 3, 1.0
+    await remind_many(sandbox, community, bot_runner, fans=12, opens_per_second=2.5, timeout=20)
     assert sandbox.invalid_request_breakdown() == {}
 
 
@@ -66,21 +80,7 @@ async def test_too_fast_is_later_not_unreachable(
     # The bot believes it may open 20 a second; Discord (the sandbox) allows 2: 40003s come,
     # and every reminder must still arrive, none recorded as unreachable.
     sandbox.limits.dm_opens, sandbox.limits.dm_open_window = 2, 1.0
-    bot = await start_with(
-        bot_runner,
-        countdown_offsets_minutes=[],
-        reminder_offsets_minutes=seconds_before(0),
-        dm_opens_per_second=20,
-    )
-    fans = [sandbox.create_member(community.guild.id, f"moth{i}") for i in range(4)]
-    post = await create_drop(sandbox, community)
-    drop_id = drop_id_of(post)
-    for fan in fans:
-        await sandbox.click(fan, post, f"dropbell:remind:{drop_id}")
-    await bot.services.drops.update(
-        community.guild.id, drop_id, starts_at=utcnow() + timedelta(seconds=1)
-    )
-    await wait_for(lambda: all(sandbox.dms(fan.id) for fan in fans), 40, "every reminder")
+    bot = await remind_many(sandbox, community, bot_runner, fans=4, opens_per_second=20, timeout=40)
     assert sandbox.invalid_request_breakdown()["403/40003"] >= 1
     assert await bot.services.schedule.reminders.unreachable() == set()
 
