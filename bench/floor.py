@@ -1,9 +1,10 @@
-"""The framework floor: how fast a bare discord.py bot answers /ping through the sandbox.
+"""The framework floors: how fast a bare discord.py bot answers through the sandbox.
 
-``python -m bench.floor --n 3000`` starts the sandbox here, a bare ping bot in its own process,
-injects N /ping interactions at 1 and at 32 in flight, and prints interactions/s and p50/p99
-latency (injection to callback). Later benchmarks reuse ``measure`` and ``print_comparison``
-to put their own figures beside the floor.
+``python -m bench.floor --n 3000`` starts the sandbox here, a bare bot in its own process, and
+injects N interactions at 1 and at 32 in flight: ``/ping`` (the command floor), then presses of
+the bot's own persistent button on a message shaped like dropbell's announcement (the button
+floor). It prints interactions/s and p50/p99 latency (injection to callback). Benchmarks reuse
+``measure`` and ``print_comparison`` to put their figures beside the floors.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from sandbox import InteractionResult, Sandbox, seed_demo_world
+from sandbox import InteractionResult, Message, Sandbox, seed_demo_world
 from services.stats import percentile
 
 Inject = Callable[[int], Awaitable[InteractionResult]]
@@ -112,6 +113,48 @@ async def floor_figures(sb: Sandbox, n: int, concurrency: int) -> Figures:
     return await measure(inject, n, concurrency)
 
 
+def floor_message(sb: Sandbox, channel_id: int) -> Message:
+    """A message shaped like a dropbell announcement (embed with fields and an image, two
+    persistent buttons), posted as the bot, whose first button the floor bot answers."""
+    embed = {
+        "title": "Night Moth Tee",
+        "description": "Screen-printed by hand in Leipzig, 150 pieces, glow-in-the-dark ink.",
+        "color": 0x5865F2,
+        "fields": [
+            {"name": "Opens", "value": "<t:1924000000:F> (<t:1924000000:R>)", "inline": False},
+            {"name": "Stock", "value": "150", "inline": True},
+            {"name": "Waitlist", "value": "0 waiting", "inline": True},
+            {
+                "name": "How links are given",
+                "value": "Links go out in waitlist order: first to join, first served.",
+                "inline": False,
+            },
+        ],
+        "image": {"url": "attachment://drop.png"},
+        "footer": {"text": "dropbell · drop 1 · 2030-12-20 18:00 Europe/Berlin"},
+    }
+    buttons = [
+        {"type": 2, "style": style, "label": label, "custom_id": f"floor:{action}:1"}
+        for action, label, style in (("press", "Join waitlist", 3), ("remind", "Remind me", 2))
+    ]
+    return sb.post_message(
+        channel_id, embeds=[embed], components=[{"type": 1, "components": buttons}]
+    )
+
+
+async def button_floor_figures(sb: Sandbox, n: int, concurrency: int) -> Figures:
+    """Figures of presses of the floor bot's own button on an announcement-shaped message."""
+    guild = next(iter(sb.world.guilds.values()))
+    members = [m for m in guild.members.values() if not m.user.bot]
+    channel = next(c for c in sb.world.channels.values() if c.guild_id == guild.id)
+    message = floor_message(sb, channel.id)
+
+    def inject(i: int) -> Awaitable[InteractionResult]:
+        return sb.click(members[i % len(members)], message, "floor:press:1", timeout=30)
+
+    return await measure(inject, n, concurrency)
+
+
 def format_figures(label: str, f: Figures) -> str:
     return (
         f"{label:<24} {f.concurrency:>8} {f.n:>7} {f.per_second:>10.0f} "
@@ -126,19 +169,30 @@ HEADER = (
 
 
 def print_comparison(
-    label: str, measured: Sequence[Figures], floor: Sequence[Figures], *, file: TextIO | None = None
+    label: str,
+    measured: Sequence[Figures],
+    floor: Sequence[Figures],
+    *,
+    buttons: Sequence[Figures] = (),
+    file: TextIO | None = None,
 ) -> None:
-    """Print the thing measured beside the floor, matched by concurrency, with the ratio."""
+    """Print the thing measured beside the floors (matched by concurrency) with the ratios:
+    ``x floor`` to /ping, ``x button`` to the bare bot's own button."""
     out = file if file is not None else sys.stdout
     by_conc = {f.concurrency: f for f in floor}
-    print(HEADER + f" {'x floor':>8}", file=out)
+    by_button = {f.concurrency: f for f in buttons}
+
+    def ratio(fig: Figures, base: Figures | None) -> str:
+        return f"{fig.per_second / base.per_second:>8.2f}" if base and base.per_second else ""
+
+    print(HEADER + f" {'x floor':>8} {'x button':>8}", file=out)
     for fig in measured:
-        base = by_conc.get(fig.concurrency)
-        ratio = f"{fig.per_second / base.per_second:>8.2f}" if base and base.per_second else ""
-        print(format_figures(label, fig) + " " + ratio, file=out)
+        base, button = by_conc.get(fig.concurrency), by_button.get(fig.concurrency)
+        print(format_figures(label, fig), ratio(fig, base), ratio(fig, button), file=out)
         if base is not None:
-            line = format_figures("floor (bare /ping)", base)
-            print(line + f" {1.0:>8.2f}", file=out)
+            print(format_figures("floor (bare /ping)", base), f"{1.0:>8.2f}", file=out)
+        if button is not None:
+            print(format_figures("floor (bare button)", button), ratio(button, base), file=out)
 
 
 def print_checks(checks: dict[str, bool]) -> bool:
@@ -154,23 +208,34 @@ def print_floor(floor: Sequence[Figures]) -> None:
         print(format_figures("floor (bare /ping)", fig))
 
 
-async def run_floor(n: int, concurrencies: Sequence[int], warmup: int) -> list[Figures]:
+async def run_floor(
+    n: int, concurrencies: Sequence[int], warmup: int
+) -> tuple[list[Figures], list[Figures]]:
     async with Sandbox() as sb:
         seed_demo_world(sb, fans=5)
         async with ping_bot_process(sb):
             if warmup:
                 await floor_figures(sb, warmup, max(concurrencies))
-            return [await floor_figures(sb, n, c) for c in concurrencies]
+                await button_floor_figures(sb, warmup, max(concurrencies))
+            pings = [await floor_figures(sb, n, c) for c in concurrencies]
+            presses = [await button_floor_figures(sb, n, c) for c in concurrencies]
+            return pings, presses
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Measure the bare discord.py /ping floor.")
+    parser = argparse.ArgumentParser(description="Measure the bare discord.py floors.")
     parser.add_argument("--n", type=int, default=3000, help="interactions per run")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--warmup", type=int, default=300)
     args = parser.parse_args(argv)
-    figures = asyncio.run(run_floor(args.n, args.concurrency, args.warmup))
-    print_floor(figures)
+    pings, presses = asyncio.run(run_floor(args.n, args.concurrency, args.warmup))
+    print(HEADER + f" {'x floor':>8}")
+    for ping, press in zip(pings, presses, strict=True):
+        print(format_figures("floor (bare /ping)", ping), f"{1.0:>8.2f}")
+        print(
+            format_figures("floor (bare button)", press),
+            f"{press.per_second / ping.per_second:>8.2f}" if ping.per_second else "",
+        )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """join_burst: N distinct fans press Join on one drop, 32 at a time, bot in its own process.
 
 ``python -m bench.join_burst --n 10000`` prints joins/s and p50/p99 from injection to answer,
-beside the framework floor (a bare discord.py bot answering /ping through the same sandbox in
-the same run) and the ratio; then checks the database holds exactly N entries, places 1..N.
+beside the framework floors of the same run (a bare discord.py bot answering /ping, and the
+same bot answering its own button on an announcement-shaped message) and the ratios; then checks the database holds exactly N entries, places 1..N.
 Targets on a 2-core machine: ratio >= 0.5 and p99 <= 100 ms.
 """
 
@@ -21,6 +21,7 @@ from pathlib import Path
 from bench.bot_process import dropbell_process
 from bench.floor import (
     Figures,
+    button_floor_figures,
     floor_figures,
     measure,
     ping_bot_process,
@@ -41,6 +42,8 @@ async def run(n: int, concurrency: int, floor_n: int) -> bool:
             async with ping_bot_process(sb):
                 await floor_figures(sb, WARM_UP, concurrency)  # warm-up
                 floor = [await floor_figures(sb, floor_n, concurrency)]
+                await button_floor_figures(sb, WARM_UP, concurrency)  # warm-up
+                buttons = [await button_floor_figures(sb, floor_n, concurrency)]
             fans = [sb.create_member(seed.guild.id, f"fan{i}") for i in range(n)]
             early = [sb.create_member(seed.guild.id, f"early{i}") for i in range(WARM_UP)]
             async with dropbell_process(sb, database, seed.guild.id, log=Path(folder) / "bot.log"):
@@ -66,7 +69,7 @@ async def run(n: int, concurrency: int, floor_n: int) -> bool:
                 await asyncio.sleep(4)  # let the coalesced count edit land
                 edits = sb.world.messages_by_id[post.id].edits
         print(f"join_burst: {n:,} distinct fans, {concurrency} in flight, bot in its own process")
-        print_comparison("join (dropbell)", [joins], floor)
+        print_comparison("join (dropbell)", [joins], floor, buttons=buttons)
         return report(joins, floor[0], answers, database, n, requests, edits)
 
 

@@ -1,4 +1,8 @@
-"""A bare discord.py bot that only answers /ping: the floor every benchmark is compared with.
+"""A bare discord.py bot: the floors every benchmark is compared with.
+
+It answers ``/ping`` (the command floor) and its own persistent button (the button floor: a
+``DynamicItem`` pressed on a message shaped like dropbell's announcement, so discord.py parses
+the same message and rebuilds the same kind of view as for a Join click).
 
 Run in its own process: ``python -m bench.ping_bot --api-base URL --gateway URL``.
 """
@@ -9,11 +13,31 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import re
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot.endpoints import loopback_connector, point_discord_at
+
+
+class FloorButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"floor:(?P<action>\w+):(?P<id>\d+)"
+):
+    """A persistent button whose state is in its custom_id, answered with one ephemeral reply."""
+
+    def __init__(self, action: str, item_id: int) -> None:
+        super().__init__(discord.ui.Button(label=action, custom_id=f"floor:{action}:{item_id}"))
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> FloorButton:
+        return cls(match["action"], int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("pressed", ephemeral=True)
 
 
 class PingBot(discord.Client):
@@ -30,6 +54,7 @@ class PingBot(discord.Client):
             await interaction.response.send_message("pong")
 
     async def setup_hook(self) -> None:
+        self.add_dynamic_items(FloorButton)
         await self.tree.sync()
 
 
