@@ -2,7 +2,8 @@
 
 ``python -m bench.join_burst --n 10000`` prints joins/s and p50/p99 from injection to answer,
 beside the framework floors of the same run (a bare discord.py bot answering /ping, and the
-same bot answering its own button on an announcement-shaped message) and the ratios; then checks the database holds exactly N entries, places 1..N.
+same bot answering its own button on an announcement-shaped message) and the ratios; then
+checks the database holds exactly N entries, places 1..N.
 Targets on a 2-core machine: ratio >= 0.5 and p99 <= 100 ms.
 """
 
