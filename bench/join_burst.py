@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
+from bench import targets
 from bench.bot_process import dropbell_process
 from bench.floor import (
     Figures,
@@ -128,8 +129,12 @@ def report(
             callbacks == n and sum(requests.values()) - callbacks <= edits
         ),
         f"announcement count edits: {edits} (coalesced, not one per join)": edits < n / 10,
-        f"ratio to floor {ratio:.2f} >= 0.5": ratio >= 0.5,
-        f"p99 {joins.p99_ms:.1f} ms <= 100 ms": joins.p99_ms <= 100,
+        f"ratio to floor {ratio:.2f} >= {targets.JOIN_RATIO_TO_PING}": (
+            ratio >= targets.JOIN_RATIO_TO_PING
+        ),
+        f"p99 {joins.p99_ms:.1f} ms <= {targets.JOIN_P99_MS:g} ms": (
+            joins.p99_ms <= targets.JOIN_P99_MS
+        ),
     }
     return print_checks(checks)
 

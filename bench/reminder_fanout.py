@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bench import targets
 from bench.bot_process import dropbell_process
 from bench.floor import Figures, floor_figures, ping_bot_process, print_checks, print_floor
 from bench.schedule_precision import prepare_database
@@ -224,7 +225,9 @@ def report(
     print(f"  invalid requests (401/403/429) seen by the sandbox: {invalid or 'none'}")
     unexpected = {key: count for key, count in invalid.items() if key != "403/50007"}
     checks = {
-        f"time {ratio:.3f}x floor <= 1.15x": ratio <= 1.15,
+        f"time {ratio:.3f}x floor <= {targets.FANOUT_RATIO_TO_FLOOR}x": (
+            ratio <= targets.FANOUT_RATIO_TO_FLOOR
+        ),
         f"0 lost reminders ({lost} lost, {doubled} duplicated)": lost == 0 and doubled == 0,
         f"closed-DM fans recorded unreachable ({states.get('unreachable', 0)}/{closed})": (
             states.get("unreachable", 0) == closed

@@ -1,0 +1,12 @@
+"""Every benchmark's targets, in one place (this 2-core machine, bot in its own process)."""
+
+from __future__ import annotations
+
+# join_burst: joins/s against the bare /ping floor of the same run, and the slowest answers.
+JOIN_RATIO_TO_PING = 0.5
+JOIN_P99_MS = 100.0
+# schedule_precision: how late the slowest scheduled posts leave.
+SCHEDULE_P99_MS = 250.0
+# reminder_fanout: fan-out time against its floor (requests at the global limit, DM opens at
+# Discord's pace).
+FANOUT_RATIO_TO_FLOOR = 1.15
