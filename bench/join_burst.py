@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import sqlite3
 import sys
@@ -30,13 +31,14 @@ from bench.floor import (
     print_checks,
     print_comparison,
 )
+from bench.profile import profiled
 from sandbox import InteractionResult, Message, Sandbox, SeedInfo, seed_demo_world
 
 PLACE = re.compile(r"#(\d+) of ([\d,]+)")
 WARM_UP = 300
 
 
-async def run(n: int, concurrency: int, floor_n: int) -> bool:
+async def run(n: int, concurrency: int, floor_n: int, profile: bool = False) -> bool:
     with tempfile.TemporaryDirectory(prefix="dropbell-bench-") as folder:
         database = Path(folder) / "bench.db"
         async with Sandbox() as sb:
@@ -48,7 +50,8 @@ async def run(n: int, concurrency: int, floor_n: int) -> bool:
                 buttons = [await button_floor_figures(sb, floor_n, concurrency)]
             fans = [sb.create_member(seed.guild.id, f"fan{i}") for i in range(n)]
             early = [sb.create_member(seed.guild.id, f"early{i}") for i in range(WARM_UP)]
-            async with dropbell_process(sb, database, seed.guild.id, log=Path(folder) / "bot.log"):
+            log = Path(folder) / "bot.log"
+            async with dropbell_process(sb, database, seed.guild.id, log=log) as process:
                 # The same warm-up the floor had, on a drop of its own.
                 warm_post, warm_join = await announce(sb, seed, "Warm-up Tee", WARM_UP)
                 await measure(
@@ -66,7 +69,11 @@ async def run(n: int, concurrency: int, floor_n: int) -> bool:
                     return click()
 
                 sb.reset_request_counts()
-                joins = await measure(inject, n, concurrency)
+                async with contextlib.AsyncExitStack() as stack:
+                    if profile:
+                        svg = await stack.enter_async_context(profiled(process.pid, "join_burst"))
+                        print(f"profiling the bot (pid {process.pid}) into {svg}")
+                    joins = await measure(inject, n, concurrency)
                 requests = sb.request_counts()
                 await asyncio.sleep(4)  # let the coalesced count edit land
                 edits = sb.world.messages_by_id[post.id].edits
@@ -144,8 +151,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=10_000, help="distinct fans (10,000)")
     parser.add_argument("--concurrency", type=int, default=32, help="in flight (32)")
     parser.add_argument("--floor-n", type=int, default=3_000, help="/ping interactions (3,000)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the bot with py-spy during the burst (bench/profiles/join_burst*)",
+    )
     args = parser.parse_args(argv)
-    ok = asyncio.run(run(args.n, args.concurrency, args.floor_n))
+    ok = asyncio.run(run(args.n, args.concurrency, args.floor_n, args.profile))
     sys.exit(0 if ok else 1)
 
 
