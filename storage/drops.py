@@ -38,6 +38,9 @@ class Drop(Record):
     event_id: int | None
     status: DropStatus
     created_by: int
+    # The line's counters (see storage/tables.py): how many wait, sequence numbers handed out.
+    waitlist_size: int = 0
+    waitlist_seq: int = 0
 
     def __post_init__(self) -> None:
         # Rows hold plain strings; give the services the enums.

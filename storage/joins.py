@@ -7,7 +7,6 @@ module only stores what was not refused and works out everyone's place.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select
 
 from storage.drops import Drop
-from storage.tables import drops, waitlist_entries
+from storage.tables import drops, waitlist_departures, waitlist_entries
 
 
 @dataclass
@@ -49,22 +48,28 @@ _EXISTING = select(_entries.id, _entries.drop_id, _entries.user_id).where(
     _entries.drop_id.in_(bindparam("drop_ids", expanding=True)),
     _entries.user_id.in_(bindparam("user_ids", expanding=True)),
 )
-# Rows come back matched by (drop_id, user_id), so no order is needed: that lets SQLAlchemy
-# send one multi-row INSERT ... RETURNING instead of one INSERT per row.
-_INSERT = waitlist_entries.insert().returning(_entries.id, _entries.drop_id, _entries.user_id)
-_ahead = waitlist_entries.alias("ahead")
-# The line from a given entry on, plus how many stand before it: every place in one query.
-_LINE_FROM = (
-    select(
-        _entries.id,
-        select(func.count())
-        .select_from(_ahead)
-        .where(_ahead.c.drop_id == bindparam("drop_id"), _ahead.c.id < bindparam("lowest"))
-        .scalar_subquery()
-        .label("before"),
+# One executemany: SQLite runs it as one prepared statement; places need no ids back.
+_INSERT = waitlist_entries.insert()
+_SEQ_OF = select(_entries.drop_id, _entries.user_id, _entries.seq).where(
+    _entries.id.in_(bindparam("entry_ids", expanding=True))
+)
+# How many left before each given sequence number: the only count a place needs, and it is over
+# departures (few), never over the line.
+_LEFT_BEFORE = (
+    select(func.count())
+    .select_from(waitlist_departures)
+    .where(
+        waitlist_departures.c.drop_id == bindparam("drop_id"),
+        waitlist_departures.c.seq < bindparam("seq"),
     )
-    .where(_entries.drop_id == bindparam("drop_id"), _entries.id >= bindparam("lowest"))
-    .order_by(_entries.id)
+)
+_GROW = (
+    drops.update()
+    .where(drops.c.id == bindparam("grown_id"))
+    .values(
+        waitlist_size=drops.c.waitlist_size + bindparam("joined"),
+        waitlist_seq=drops.c.waitlist_seq + bindparam("joined"),
+    )
 )
 
 
@@ -87,6 +92,10 @@ def write_join_batch(
 
     refusals: list[BaseException | None] = []
     new_rows: list[dict[str, object]] = []
+    # New joins go to the end of their line: sequence numbers and places follow the counters.
+    next_seq = {drop_id: drop.waitlist_seq for drop_id, drop in by_id.items()}
+    size = {drop_id: drop.waitlist_size for drop_id, drop in by_id.items()}
+    placed: dict[tuple[int, int], int] = {}
     for request in batch:
         drop = by_id.get(request.drop_id)
         if drop is not None and drop.guild_id != request.guild_id:
@@ -101,6 +110,9 @@ def write_join_batch(
         refusals.append(refusal)
         if refusal is None and drop is not None:
             entry_ids[key] = 0  # placeholder: a second click in the same batch is "already"
+            next_seq[drop.id] += 1
+            size[drop.id] += 1
+            placed[key] = size[drop.id]
             new_rows.append(
                 {
                     "drop_id": drop.id,
@@ -108,13 +120,20 @@ def write_join_batch(
                     "user_id": request.user_id,
                     "display_name": request.display_name[:100],
                     "joined_at": now,
+                    "seq": next_seq[drop.id],
                 }
             )
     if new_rows:
-        for row in connection.execute(_INSERT, new_rows):
-            entry_ids[(row.drop_id, row.user_id)] = row.id
-
-    places = _places(connection, {key: entry_ids[key] for key in keys if key in entry_ids})
+        connection.execute(_INSERT, new_rows)
+        grown = [
+            {"grown_id": drop_id, "joined": size[drop_id] - by_id[drop_id].waitlist_size}
+            for drop_id in by_id
+            if size[drop_id] != by_id[drop_id].waitlist_size
+        ]
+        connection.execute(_GROW, grown)
+    earlier = [entry_ids[key] for key in entry_ids_before]
+    places = _places(connection, placed, earlier)
+    totals = size
     outcomes: list[Joined | BaseException] = []
     answered = set(entry_ids_before)
     for request, refusal in zip(batch, refusals, strict=True):
@@ -122,25 +141,22 @@ def write_join_batch(
             outcomes.append(refusal)
             continue
         key = (request.drop_id, request.user_id)
-        place, total = places[key]
-        outcomes.append(Joined(by_id[request.drop_id], place, total, already=key in answered))
+        place = places[key]
+        outcomes.append(
+            Joined(by_id[request.drop_id], place, totals[request.drop_id], already=key in answered)
+        )
         answered.add(key)
     return outcomes
 
 
 def _places(
-    connection: Connection, entry_ids: dict[tuple[int, int], int]
-) -> dict[tuple[int, int], tuple[int, int]]:
-    """(place, total) for each (drop, user) given its entry id; one query per drop."""
-    by_drop: dict[int, list[int]] = defaultdict(list)
-    for (drop_id, _), entry_id in entry_ids.items():
-        by_drop[drop_id].append(entry_id)
-    rank: dict[int, int] = {}
-    totals: dict[int, int] = {}
-    for drop_id, ids in by_drop.items():
-        line = connection.execute(_LINE_FROM, {"drop_id": drop_id, "lowest": min(ids)}).all()
-        base = line[0].before
-        for index, row in enumerate(line, start=1):
-            rank[row.id] = base + index
-        totals[drop_id] = base + len(line)
-    return {key: (rank[entry_id], totals[key[0]]) for key, entry_id in entry_ids.items()}
+    connection: Connection, placed: dict[tuple[int, int], int], earlier: list[int]
+) -> dict[tuple[int, int], int]:
+    """Each fan's place: new joins were placed at the end of the line as they were written;
+    a fan who joined before is at their sequence number minus the departures before it."""
+    places = dict(placed)
+    if earlier:
+        for row in connection.execute(_SEQ_OF, {"entry_ids": earlier}):
+            left = connection.execute(_LEFT_BEFORE, {"drop_id": row.drop_id, "seq": row.seq})
+            places[(row.drop_id, row.user_id)] = row.seq - int(left.scalar_one())
+    return places

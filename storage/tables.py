@@ -94,6 +94,10 @@ drops = Table(
     Column("event_id", BigInteger, nullable=True),
     # scheduled -> live -> closed, or cancelled; "open" below means scheduled or live.
     Column("status", String(16), nullable=False),
+    # The line's counters, kept in the same transaction as every join and leave (0004): how
+    # many wait now, and how many join sequence numbers were handed out.
+    Column("waitlist_size", Integer, nullable=False, server_default="0"),
+    Column("waitlist_seq", Integer, nullable=False, server_default="0"),
     Column("created_by", BigInteger, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
@@ -110,9 +114,20 @@ waitlist_entries = Table(
     Column("user_id", BigInteger, nullable=False),
     Column("display_name", String(100), nullable=False),
     Column("joined_at", UTCDateTime(), nullable=False),
+    # 1, 2, 3 … in join order within the drop; a fan's place is this minus the departures
+    # before it, so no query counts the line (0004).
+    Column("seq", Integer, nullable=False, server_default="0"),
     UniqueConstraint("drop_id", "user_id", name="uq_waitlist_entries_drop_user"),
     Index("ix_waitlist_entries_drop_order", "drop_id", "id"),
     Index("ix_waitlist_entries_guild_user", "guild_id", "user_id"),
+)
+
+# Who left a line, by sequence number: what a place subtracts (0004).
+waitlist_departures = Table(
+    "waitlist_departures",
+    metadata,
+    Column("drop_id", Integer, ForeignKey("drops.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
 )
 
 reminder_optins = Table(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.drops import Drop
 from storage.engine import Database
-from storage.tables import drops, reminder_optins, waitlist_entries
+from storage.tables import drops, reminder_optins, waitlist_departures, waitlist_entries
 
 
 @dataclass(frozen=True)
@@ -38,19 +38,33 @@ class WaitlistStore:
         self.database = database
 
     async def remove(self, drop_id: int, user_id: int) -> bool:
-        """Take the fan off the line; whether they were on it."""
+        """Take the fan off the line; whether they were on it. Everyone behind moves up: the
+        departure is what their places subtract."""
         async with self.database.write() as connection:
-            result = await connection.execute(
-                waitlist_entries.delete().where(
-                    waitlist_entries.c.drop_id == drop_id, waitlist_entries.c.user_id == user_id
+            seq = (
+                await connection.execute(
+                    waitlist_entries.delete()
+                    .where(
+                        waitlist_entries.c.drop_id == drop_id,
+                        waitlist_entries.c.user_id == user_id,
+                    )
+                    .returning(waitlist_entries.c.seq)
                 )
+            ).scalar()
+            if seq is None:
+                return False
+            await connection.execute(waitlist_departures.insert().values(drop_id=drop_id, seq=seq))
+            await connection.execute(
+                drops.update()
+                .where(drops.c.id == drop_id)
+                .values(waitlist_size=drops.c.waitlist_size - 1)
             )
-        return bool(result.rowcount)
+        return True
 
     async def count(self, drop_id: int) -> int:
         async with self.database.read() as connection:
             count = await connection.scalar(
-                select(func.count()).where(waitlist_entries.c.drop_id == drop_id)
+                select(drops.c.waitlist_size).where(drops.c.id == drop_id)
             )
         return int(count or 0)
 
@@ -58,11 +72,7 @@ class WaitlistStore:
         """How many wait on each of these drops, in one query."""
         if not drop_ids:
             return {}
-        query = (
-            select(waitlist_entries.c.drop_id, func.count())
-            .where(waitlist_entries.c.drop_id.in_(drop_ids))
-            .group_by(waitlist_entries.c.drop_id)
-        )
+        query = select(drops.c.id, drops.c.waitlist_size).where(drops.c.id.in_(drop_ids))
         async with self.database.read() as connection:
             found = {row[0]: int(row[1]) for row in (await connection.execute(query)).all()}
         return {drop_id: found.get(drop_id, 0) for drop_id in drop_ids}
@@ -70,19 +80,21 @@ class WaitlistStore:
     async def _place(
         self, connection: AsyncConnection, drop_id: int, user_id: int
     ) -> tuple[int, int] | None:
+        """(place, line size): the fan's sequence number minus the departures before it."""
         mine = (
-            select(waitlist_entries.c.id)
+            select(waitlist_entries.c.seq)
             .where(waitlist_entries.c.drop_id == drop_id, waitlist_entries.c.user_id == user_id)
             .scalar_subquery()
         )
-        ahead_or_me = (
+        left_before = (
             select(func.count())
-            .where(waitlist_entries.c.drop_id == drop_id, waitlist_entries.c.id <= mine)
+            .select_from(waitlist_departures)
+            .where(waitlist_departures.c.drop_id == drop_id, waitlist_departures.c.seq < mine)
             .scalar_subquery()
         )
-        total = select(func.count()).where(waitlist_entries.c.drop_id == drop_id).scalar_subquery()
-        row = (await connection.execute(select(mine, ahead_or_me, total))).one()
-        return None if row[0] is None else (row[1], row[2])
+        size = select(drops.c.waitlist_size).where(drops.c.id == drop_id).scalar_subquery()
+        row = (await connection.execute(select(mine, left_before, size))).one()
+        return None if row[0] is None else (row[0] - row[1], row[2])
 
     async def fan_entries(self, guild_id: int, user_id: int) -> list[FanEntry]:
         """Every drop in this server the fan is waitlisted for, with their place."""
