@@ -38,7 +38,9 @@ PLACE = re.compile(r"#(\d+) of ([\d,]+)")
 WARM_UP = 300
 
 
-async def run(n: int, concurrency: int, floor_n: int, profile: bool = False) -> bool:
+async def run(
+    n: int, concurrency: int, floor_n: int, profile: bool = False, prefill: int = 0
+) -> bool:
     with tempfile.TemporaryDirectory(prefix="dropbell-bench-") as folder:
         database = Path(folder) / "bench.db"
         async with Sandbox() as sb:
@@ -58,6 +60,8 @@ async def run(n: int, concurrency: int, floor_n: int, profile: bool = False) -> 
                     lambda i: sb.click(early[i], warm_post, warm_join), WARM_UP, concurrency
                 )
                 post, join = await announce(sb, seed, "Bench Tee", n)
+                if prefill:
+                    fill_line(database, prefill)
                 answers: list[InteractionResult] = []
 
                 def inject(i: int) -> Awaitable[InteractionResult]:
@@ -77,9 +81,29 @@ async def run(n: int, concurrency: int, floor_n: int, profile: bool = False) -> 
                 requests = sb.request_counts()
                 await asyncio.sleep(4)  # let the coalesced count edit land
                 edits = sb.world.messages_by_id[post.id].edits
-        print(f"join_burst: {n:,} distinct fans, {concurrency} in flight, bot in its own process")
+        already = f", {prefill:,} already on the line" if prefill else ""
+        print(
+            f"join_burst: {n:,} distinct fans{already}, {concurrency} in flight, "
+            "bot in its own process"
+        )
         print_comparison("join (dropbell)", [joins], floor, buttons=buttons)
-        return report(joins, floor[0], answers, database, n, requests, edits)
+        return report(joins, floor[0], answers, database, n, requests, edits, prefill)
+
+
+def fill_line(database: Path, count: int) -> None:
+    """``count`` fans already waiting on the bench drop, written as joins would leave them
+    (sequence numbers and the drop's counters), so the burst joins the end of a long line."""
+    with sqlite3.connect(database, timeout=30) as connection:
+        (drop_id,) = connection.execute("SELECT id FROM drops WHERE name = 'Bench Tee'").fetchone()
+        connection.executemany(
+            "INSERT INTO waitlist_entries (drop_id, guild_id, user_id, display_name, joined_at, "
+            "seq) VALUES (?, 0, ?, ?, '2030-01-01 00:00:00', ?)",
+            ((drop_id, 10**15 + seq, f"early fan {seq}", seq) for seq in range(1, count + 1)),
+        )
+        connection.execute(
+            "UPDATE drops SET waitlist_size = ?, waitlist_seq = ? WHERE id = ?",
+            (count, count, drop_id),
+        )
 
 
 async def announce(sb: Sandbox, seed: SeedInfo, name: str, stock: int) -> tuple[Message, str]:
@@ -109,6 +133,7 @@ def report(
     n: int,
     requests: Counter[str],
     edits: int,
+    prefill: int = 0,
 ) -> bool:
     places = sorted(int(m.group(1)) for a in answers if (m := PLACE.search(a.content)))
     with sqlite3.connect(database) as connection:
@@ -128,10 +153,12 @@ def report(
     )
     ratio = joins.per_second / floor.per_second if floor.per_second else 0.0
     checks = {
-        f"database holds exactly {n:,} entries ({entries:,}, {distinct:,} distinct fans)": (
-            entries == distinct == n
+        f"database holds exactly {n + prefill:,} entries ({entries:,}, {distinct:,} distinct)": (
+            entries == distinct == n + prefill
         ),
-        "answered places are exactly 1..N": places == list(range(1, n + 1)),
+        f"answered places are exactly {prefill + 1:,}..{prefill + n:,}": (
+            places == list(range(prefill + 1, prefill + n + 1))
+        ),
         f"interaction responses: {callbacks:,} (one per join); other REST calls: {others}": (
             callbacks == n and sum(requests.values()) - callbacks <= edits
         ),
@@ -156,8 +183,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="sample the bot with py-spy during the burst (bench/profiles/join_burst*)",
     )
+    parser.add_argument(
+        "--prefill", type=int, default=0, help="fans already on the line before the burst (0)"
+    )
     args = parser.parse_args(argv)
-    ok = asyncio.run(run(args.n, args.concurrency, args.floor_n, args.profile))
+    ok = asyncio.run(run(args.n, args.concurrency, args.floor_n, args.profile, args.prefill))
     sys.exit(0 if ok else 1)
 
 
