@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import random
 import re
 import sqlite3
 import sys
@@ -39,7 +40,12 @@ WARM_UP = 300
 
 
 async def run(
-    n: int, concurrency: int, floor_n: int, profile: bool = False, prefill: int = 0
+    n: int,
+    concurrency: int,
+    floor_n: int,
+    profile: bool = False,
+    prefill: int = 0,
+    reclick: float = 0.0,
 ) -> bool:
     with tempfile.TemporaryDirectory(prefix="dropbell-bench-") as folder:
         database = Path(folder) / "bench.db"
@@ -50,7 +56,12 @@ async def run(
                 floor = [await floor_figures(sb, floor_n, concurrency)]
                 await button_floor_figures(sb, WARM_UP, concurrency)  # warm-up
                 buttons = [await button_floor_figures(sb, floor_n, concurrency)]
-            fans = [sb.create_member(seed.guild.id, f"fan{i}") for i in range(n)]
+            again = round(n * reclick)
+            fans = [sb.create_member(seed.guild.id, f"fan{i}") for i in range(n - again)]
+            returning = [sb.create_member(seed.guild.id, f"again{i}") for i in range(again)]
+            # Who presses, in order: new fans, and fans already on the line pressing again.
+            pressers = fans + returning
+            random.Random(7).shuffle(pressers)
             early = [sb.create_member(seed.guild.id, f"early{i}") for i in range(WARM_UP)]
             log = Path(folder) / "bot.log"
             async with dropbell_process(sb, database, seed.guild.id, log=log) as process:
@@ -62,32 +73,69 @@ async def run(
                 post, join = await announce(sb, seed, "Bench Tee", n)
                 if prefill:
                     fill_line(database, prefill)
-                answers: list[InteractionResult] = []
+                # The returning fans joined before the burst (early places included).
+                known: dict[int, int] = {}
+
+                async def first_press(i: int) -> InteractionResult:
+                    result = await sb.click(returning[i], post, join, timeout=30)
+                    known[returning[i].user.id] = place_in(result.content)
+                    return result
+
+                await measure(first_press, again, concurrency)
+                answers: list[tuple[int, str]] = []
 
                 def inject(i: int) -> Awaitable[InteractionResult]:
                     async def click() -> InteractionResult:
-                        result = await sb.click(fans[i], post, join, timeout=30)
-                        answers.append(result)
+                        result = await sb.click(pressers[i], post, join, timeout=30)
+                        answers.append((pressers[i].user.id, result.content))
                         return result
 
                     return click()
 
                 sb.reset_request_counts()
+                rss_before = rss_mb(process.pid)
                 async with contextlib.AsyncExitStack() as stack:
                     if profile:
                         svg = await stack.enter_async_context(profiled(process.pid, "join_burst"))
                         print(f"profiling the bot (pid {process.pid}) into {svg}")
                     joins = await measure(inject, n, concurrency)
                 requests = sb.request_counts()
+                rss_after = rss_mb(process.pid)
                 await asyncio.sleep(4)  # let the coalesced count edit land
                 edits = sb.world.messages_by_id[post.id].edits
         already = f", {prefill:,} already on the line" if prefill else ""
+        pressing = f" ({again:,} of them pressing again)" if again else ""
         print(
-            f"join_burst: {n:,} distinct fans{already}, {concurrency} in flight, "
+            f"join_burst: {n:,} presses{pressing}{already}, {concurrency} in flight, "
             "bot in its own process"
         )
         print_comparison("join (dropbell)", [joins], floor, buttons=buttons)
-        return report(joins, floor[0], answers, database, n, requests, edits, prefill)
+        print(f"  bot RSS {rss_before:.1f} MB before the burst, {rss_after:.1f} MB after")
+        new_answers = [text for user, text in answers if user not in known]
+        again_right = sum(
+            1
+            for user, text in answers
+            if user in known and "already" in text and place_in(text) == known[user]
+        )
+        ok = report(joins, floor[0], new_answers, database, n, requests, edits, prefill + again)
+        label = f"re-clicks answered 'already' with their place: {again_right}/{again}"
+        return print_checks({label: again_right == again}) and ok
+
+
+def place_in(text: str) -> int:
+    match = PLACE.search(text)
+    return int(match.group(1)) if match else -1
+
+
+def rss_mb(pid: int) -> float:
+    """The process's resident memory (Linux), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 def fill_line(database: Path, count: int) -> None:
@@ -128,14 +176,16 @@ async def announce(sb: Sandbox, seed: SeedInfo, name: str, stock: int) -> tuple[
 def report(
     joins: Figures,
     floor: Figures,
-    answers: list[InteractionResult],
+    answers: list[str],
     database: Path,
     n: int,
     requests: Counter[str],
     edits: int,
-    prefill: int = 0,
+    before: int = 0,
 ) -> bool:
-    places = sorted(int(m.group(1)) for a in answers if (m := PLACE.search(a.content)))
+    """``before`` fans were on the line before the burst; ``answers`` are the new fans'."""
+    new = len(answers)
+    places = sorted(int(m.group(1)) for text in answers if (m := PLACE.search(text)))
     with sqlite3.connect(database) as connection:
         stored = connection.execute(
             "SELECT count(*), count(DISTINCT user_id) FROM waitlist_entries "
@@ -153,11 +203,11 @@ def report(
     )
     ratio = joins.per_second / floor.per_second if floor.per_second else 0.0
     checks = {
-        f"database holds exactly {n + prefill:,} entries ({entries:,}, {distinct:,} distinct)": (
-            entries == distinct == n + prefill
+        f"database holds exactly {before + new:,} entries ({entries:,}, {distinct:,} distinct)": (
+            entries == distinct == before + new
         ),
-        f"answered places are exactly {prefill + 1:,}..{prefill + n:,}": (
-            places == list(range(prefill + 1, prefill + n + 1))
+        f"new fans' places are exactly {before + 1:,}..{before + new:,}": (
+            places == list(range(before + 1, before + new + 1))
         ),
         f"interaction responses: {callbacks:,} (one per join); other REST calls: {others}": (
             callbacks == n and sum(requests.values()) - callbacks <= edits
@@ -186,8 +236,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--prefill", type=int, default=0, help="fans already on the line before the burst (0)"
     )
+    parser.add_argument(
+        "--reclick", type=float, default=0.0, help="share of presses by fans already on it (0)"
+    )
     args = parser.parse_args(argv)
-    ok = asyncio.run(run(args.n, args.concurrency, args.floor_n, args.profile, args.prefill))
+    ok = asyncio.run(
+        run(args.n, args.concurrency, args.floor_n, args.profile, args.prefill, args.reclick)
+    )
     sys.exit(0 if ok else 1)
 
 
