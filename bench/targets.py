@@ -10,3 +10,5 @@ SCHEDULE_P99_MS = 250.0
 # reminder_fanout: fan-out time against its floor (requests at the global limit, DM opens at
 # Discord's pace).
 FANOUT_RATIO_TO_FLOOR = 1.15
+# about_burst: a command without the database, against the bare /ping floor.
+ABOUT_RATIO_TO_PING = 0.9
