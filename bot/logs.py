@@ -34,6 +34,23 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class OneLineReconnects(logging.Filter):
+    """discord.py logs every gateway reconnect with ``_log.exception``: a long traceback for an
+    event an operator only needs to know happened. Keep one line (with the reason) and move the
+    traceback to DEBUG on ``dropbell.gateway``."""
+
+    details = logging.getLogger("dropbell.gateway")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and str(record.msg).startswith("Attempting a reconnect"):
+            error = record.exc_info[1]
+            self.details.debug("gateway reconnect details", exc_info=record.exc_info)
+            record.msg = f"gateway connection lost ({type(error).__name__}: {error}); {record.msg}"
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def setup_logging(level: int = logging.INFO, secrets: list[str] | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -46,3 +63,6 @@ def setup_logging(level: int = logging.INFO, secrets: list[str] | None = None) -
     # Per-request chatter from discord.py is noise at INFO.
     logging.getLogger("discord.http").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    client_log = logging.getLogger("discord.client")
+    if not any(isinstance(f, OneLineReconnects) for f in client_log.filters):
+        client_log.addFilter(OneLineReconnects())
