@@ -7,7 +7,7 @@ import socket
 import aiohttp
 import pytest
 
-from sandbox import serve_forever
+from sandbox import Sandbox, seed_demo_world, serve_forever
 
 
 def _free_port() -> int:
@@ -44,3 +44,31 @@ async def test_serve_forever_seeds_and_prints_instructions(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _ids(seed: int | None) -> list[int]:
+    sb = Sandbox(seed=seed)
+    world = seed_demo_world(sb)
+    sb.ids.release()
+    return [
+        sb.application_id,
+        world.guild.id,
+        world.general.id,
+        world.drops.id,
+        world.manager_role.id,
+        world.manager.id,
+        *(fan.id for fan in world.fans),
+    ]
+
+
+def test_a_seed_builds_the_same_ids_every_time_and_only_that_seed_does() -> None:
+    assert _ids(0) == _ids(0)
+    assert _ids(1) != _ids(0)
+
+
+def test_after_release_new_ids_are_newer_than_the_seeded_world() -> None:
+    sb = Sandbox(seed=0)
+    world = seed_demo_world(sb)
+    sb.ids.release()
+    # Discord orders messages by id: anything made now must sort after the seeded world.
+    assert sb.ids.now() > max(world.guild.id, world.drops.id, *(f.id for f in world.fans))
