@@ -51,6 +51,13 @@ class OneLineReconnects(logging.Filter):
         return True
 
 
+class AlembicBoilerplate(logging.Filter):
+    """Alembic announces its dialect on every connection; only the upgrades it runs matter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
 def setup_logging(level: int = logging.INFO, secrets: list[str] | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -63,6 +70,9 @@ def setup_logging(level: int = logging.INFO, secrets: list[str] | None = None) -
     # Per-request chatter from discord.py is noise at INFO.
     logging.getLogger("discord.http").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    migration_log = logging.getLogger("alembic.runtime.migration")
+    if not any(isinstance(f, AlembicBoilerplate) for f in migration_log.filters):
+        migration_log.addFilter(AlembicBoilerplate())
     client_log = logging.getLogger("discord.client")
     if not any(isinstance(f, OneLineReconnects) for f in client_log.filters):
         client_log.addFilter(OneLineReconnects())

@@ -44,9 +44,7 @@ async def test_a_refused_token_is_one_sentence(
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1] == TOKEN_REFUSED.format(
-        api_base=sandbox.api_base
-    )
+    assert result.stderr.strip().splitlines()[-1] == TOKEN_REFUSED.format(api_base=sandbox.api_base)
 
 
 async def test_run_waits_for_an_unreachable_server_then_connects(

@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from sandbox import Sandbox, seed_demo_world, serve_forever
+from sandbox.world import snowflake_time, utcnow
 
 
 def _free_port() -> int:
@@ -70,5 +71,8 @@ def test_after_release_new_ids_are_newer_than_the_seeded_world() -> None:
     sb = Sandbox(seed=0)
     world = seed_demo_world(sb)
     sb.ids.release()
-    # Discord orders messages by id: anything made now must sort after the seeded world.
-    assert sb.ids.now() > max(world.guild.id, world.drops.id, *(f.id for f in world.fans))
+    # Messages carry their real time (discord.py reads created_at from the id), and Discord
+    # orders by id: anything made now sorts after the seeded world.
+    made_now = sb.ids.now()
+    assert abs((snowflake_time(made_now) - utcnow()).total_seconds()) < 60
+    assert made_now > max(world.guild.id, world.drops.id, *(f.id for f in world.fans))

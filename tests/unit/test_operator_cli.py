@@ -74,7 +74,8 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
         (
             {"DROPBELL_DISCORD__TOKEN": SHAPED, "DROPBELL_SHOPS__MAIN__KIND": "stripe"},
             "[shops.main]\nsecret_key = 'sk'\n",
-            "config: shops.main.webhook_secret is missing: set DROPBELL_SHOPS__MAIN__WEBHOOK_SECRET.",
+            "config: shops.main.webhook_secret is missing: "
+            "set DROPBELL_SHOPS__MAIN__WEBHOOK_SECRET.",
         ),
         (
             {"DROPBELL_DISCORD__TOKEN": SHAPED, "DROPBELL_SHOPS__MAIN__KIND": "woo"},
@@ -167,6 +168,8 @@ def test_db_upgrade_needs_no_token_and_says_so_for_a_missing_folder(tmp_path: Pa
     result = dropbell(tmp_path, "db", "upgrade", env={"DROPBELL_DATABASE__URL": good})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith("database (SQLite) is at migration")
+    # Alembic's per-connection boilerplate is dropped; the upgrades it ran are shown.
+    assert result.stderr.count("Running upgrade") == len(result.stderr.splitlines()) > 0
 
 
 def test_db_upgrade_of_a_file_that_is_not_a_database(tmp_path: Path) -> None:
@@ -175,12 +178,10 @@ def test_db_upgrade_of_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     env = {"DROPBELL_DATABASE__URL": f"sqlite+aiosqlite:///{notes}"}
     result = dropbell(tmp_path, "db", "upgrade", env=env)
     assert result.returncode == 1
-    assert [
-        line for line in result.stderr.splitlines() if "alembic" not in line
-    ] == [
+    assert one_line(result) == (
         f"{notes} is not a SQLite database; set database.url to a new file "
         "or to dropbell's own database."
-    ]
+    )
 
 
 def test_sandbox_on_a_busy_port(tmp_path: Path) -> None:
