@@ -10,8 +10,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.config import ConfigError, Settings, database_problems, load_settings, preflight
+from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
+from bot.preflight import database_problems, preflight
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
 log = logging.getLogger("dropbell.cli")
@@ -155,6 +156,8 @@ def _with_settings(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "db":
         return asyncio.run(_db_upgrade(settings))
     if args.command == "sync":
+        # discord.py's "logging in" line says nothing to someone who asked for one sync.
+        logging.getLogger("discord.client").setLevel(logging.WARNING)
         count = asyncio.run(_sync(settings, args.guild))
         where = f"server {args.guild}" if args.guild else "all servers (may take up to an hour)"
         print(f"synced {count} commands to {where}")

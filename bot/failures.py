@@ -13,7 +13,8 @@ import aiohttp
 import discord
 import sqlalchemy.exc
 
-from bot.config import TOKEN_HELP, Settings
+from bot.config import Settings
+from bot.preflight import TOKEN_HELP
 
 EXIT_FAILED = 1
 
