@@ -7,6 +7,7 @@ import importlib.util
 import logging
 import pkgutil
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -58,6 +59,10 @@ def schedule_config(settings: SchedulerSettings) -> ScheduleConfig:
     )
 
 
+async def _nothing() -> None:
+    return None
+
+
 class DropbellTree(app_commands.CommandTree["Dropbell"]):
     async def interaction_check(self, interaction: discord.Interaction[Dropbell], /) -> bool:
         # Runs in the task of every command (and autocomplete): shutdown waits for it.
@@ -86,6 +91,7 @@ class Dropbell(commands.Bot):
         http_client: httpx.AsyncClient,
         extensions: list[str] | None = None,
         connector: aiohttp.BaseConnector | None = None,
+        commands_only: bool = False,
         **options: Any,
     ) -> None:
         # Only the guilds intent: interactions carry their member, so no privileged intents
@@ -104,6 +110,8 @@ class Dropbell(commands.Bot):
         self.http_client = http_client
         self.extension_names = discover_extensions() if extensions is None else extensions
         self.failed_extensions: dict[str, str] = {}
+        # For `dropbell sync`: the cogs are loaded for their commands' shapes, nothing starts.
+        self.commands_only = commands_only
         # Plain service code, built once; the cogs are thin Discord adapters around it.
         self.services = Services.build(database, schedule_config(settings.scheduler))
         self.in_flight = InFlight()
@@ -114,6 +122,10 @@ class Dropbell(commands.Bot):
         return time.monotonic() - self.started_monotonic
 
     async def setup_hook(self) -> None:
+        if self.commands_only:
+            for name in self.extension_names:
+                await self._load(name)
+            return
         # Migrations first: cogs may read their tables when they load.
         revision = await migrate.upgrade(self.database)
         log.info("database (%s) at migration %s", self.database.kind, revision)
@@ -125,6 +137,23 @@ class Dropbell(commands.Bot):
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to dev guild %s", len(synced), guild_id)
+
+    async def add_cog(
+        self,
+        cog: commands.Cog,
+        /,
+        *,
+        override: bool = False,
+        guild: discord.abc.Snowflake | None = discord.utils.MISSING,
+        guilds: Sequence[discord.abc.Snowflake] = discord.utils.MISSING,
+    ) -> None:
+        if self.commands_only:
+            # cog_load/cog_unload are where a cog starts and stops its background work (the
+            # scheduler, which would send due posts; the announcement refresher). Publishing
+            # commands needs none of it, so this one cog instance gets no-ops instead.
+            setattr(cog, "cog_load", _nothing)  # noqa: B010 (mypy forbids assigning a method)
+            setattr(cog, "cog_unload", _nothing)  # noqa: B010
+        await super().add_cog(cog, override=override, guild=guild, guilds=guilds)
 
     async def _load(self, name: str) -> None:
         """Load one extension; a broken one is logged and skipped so the rest still run."""

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
+from bot.preflight import database_problems, preflight
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
+log = logging.getLogger("dropbell.cli")
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +32,9 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dropbell",
-        description="dropbell: pre-order polls, waitlists and fair drops for Discord communities.",
+        # Only what is built: polls, shops and the web listener are not yet.
+        description="dropbell: drop announcements, waitlists, countdowns and reminder DMs "
+        "for Discord communities.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -49,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--port", type=int, default=8765, help="port to listen on (8765)")
     sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    sandbox.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="ids of the seeded world derive from this (0): a restart keeps them",
+    )
 
     check = commands.add_parser("check", help="load and validate the configuration")
     _config_option(check)
@@ -66,17 +76,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings_or_exit(path: Path | None) -> Settings:
+def _config_problems(problems: list[str]) -> SystemExit:
+    for problem in problems:
+        print(f"config: {problem}", file=sys.stderr)
+    return SystemExit(EXIT_BAD_CONFIG)
+
+
+def _settings_or_exit(path: Path | None, *, need_token: bool = True) -> Settings:
     try:
-        return load_settings(path)
+        settings = load_settings(path, need_token=need_token)
     except ConfigError as error:
-        for problem in error.problems:
-            print(f"config: {problem}", file=sys.stderr)
-        raise SystemExit(EXIT_BAD_CONFIG) from None
+        raise _config_problems(error.problems) from None
+    # Caught here rather than as a connection error deep in SQLAlchemy.
+    problems = database_problems(settings.database.url)
+    if problems:
+        raise _config_problems(problems)
+    return settings
 
 
 def _check(path: Path | None) -> int:
-    settings = _settings_or_exit(path)
+    try:
+        settings = load_settings(path)
+    except ConfigError as error:
+        raise _config_problems(error.problems) from None
+    problems = preflight(settings)
+    if problems:
+        raise _config_problems(problems)
     shops = ", ".join(f"{name} ({shop.kind})" for name, shop in settings.shops.items()) or "none"
     target = "Discord" if settings.discord.is_discord else settings.discord.api_base
     print(
@@ -102,12 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         return _check(args.config)
     if args.command == "sandbox":
-        from sandbox import serve_forever
-
-        setup_logging(level)
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_forever(args.port, host=args.host))
-        return EXIT_OK
+        return _sandbox(args.host, args.port, args.seed, level)
     if args.command == "demo":
         from bot.demo import run_demo
 
@@ -117,11 +137,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(logging.DEBUG if args.verbose else logging.WARNING)
         return asyncio.run(run_demo(fans=args.fans, quiet=args.quiet))
 
-    settings = _settings_or_exit(args.config)
+    settings = _settings_or_exit(args.config, need_token=args.command != "db")
     setup_logging(level, secrets=[settings.discord.token.get_secret_value()])
+    try:
+        return _with_settings(args, settings)
+    except Exception as error:
+        from bot.failures import explain  # discord and SQLAlchemy load only when needed
+
+        sentence = explain(error, settings)
+        if sentence is None:
+            raise
+        log.debug("%s failed", args.command, exc_info=True)
+        print(sentence, file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _with_settings(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "db":
         return asyncio.run(_db_upgrade(settings))
     if args.command == "sync":
+        # discord.py's "logging in" line says nothing to someone who asked for one sync.
+        logging.getLogger("discord.client").setLevel(logging.WARNING)
         count = asyncio.run(_sync(settings, args.guild))
         where = f"server {args.guild}" if args.guild else "all servers (may take up to an hour)"
         print(f"synced {count} commands to {where}")
@@ -132,6 +168,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(run(settings))
         return EXIT_OK
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _sandbox(host: str, port: int, seed: int, level: int) -> int:
+    from sandbox import serve_forever
+
+    setup_logging(level)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_forever(port, host=host, seed=seed))
+    except OSError as error:
+        from bot.failures import busy_port
+
+        sentence = busy_port(error, host, port)
+        if sentence is None:
+            raise
+        log.debug("sandbox failed to start", exc_info=True)
+        print(sentence, file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 async def _sync(settings: Settings, guild_id: int | None) -> int:

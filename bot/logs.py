@@ -34,6 +34,30 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class OneLineReconnects(logging.Filter):
+    """discord.py logs every gateway reconnect with ``_log.exception``: a long traceback for an
+    event an operator only needs to know happened. Keep one line (with the reason) and move the
+    traceback to DEBUG on ``dropbell.gateway``."""
+
+    details = logging.getLogger("dropbell.gateway")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and str(record.msg).startswith("Attempting a reconnect"):
+            error = record.exc_info[1]
+            self.details.debug("gateway reconnect details", exc_info=record.exc_info)
+            record.msg = f"gateway connection lost ({type(error).__name__}: {error}); {record.msg}"
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+class AlembicBoilerplate(logging.Filter):
+    """Alembic announces its dialect on every connection; only the upgrades it runs matter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
 def setup_logging(level: int = logging.INFO, secrets: list[str] | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -46,3 +70,9 @@ def setup_logging(level: int = logging.INFO, secrets: list[str] | None = None) -
     # Per-request chatter from discord.py is noise at INFO.
     logging.getLogger("discord.http").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    migration_log = logging.getLogger("alembic.runtime.migration")
+    if not any(isinstance(f, AlembicBoilerplate) for f in migration_log.filters):
+        migration_log.addFilter(AlembicBoilerplate())
+    client_log = logging.getLogger("discord.client")
+    if not any(isinstance(f, OneLineReconnects) for f in client_log.filters):
+        client_log.addFilter(OneLineReconnects())

@@ -81,13 +81,14 @@ Drive it with curl:
 """
 
 
-async def serve_forever(port: int, host: str = "127.0.0.1") -> None:
-    """Run a seeded sandbox until cancelled (Ctrl-C)."""
-    sb = Sandbox(host=host, port=port)
+async def serve_forever(port: int, host: str = "127.0.0.1", seed: int = 0) -> None:
+    """Run a seeded sandbox until cancelled (Ctrl-C). The same ``seed`` builds the same ids."""
+    sb = Sandbox(host=host, port=port, seed=seed)
     await sb.start()
     try:
-        seed = seed_demo_world(sb)
-        print(describe(sb, seed), flush=True)
+        world = seed_demo_world(sb)
+        sb.ids.release()
+        print(describe(sb, world), flush=True)
         await asyncio.Event().wait()
     finally:
         await sb.stop()

@@ -33,6 +33,9 @@ CHANNEL_SEND_ROUTE = "POST /channels/{channel_id}/messages"
 EVENT_TICK = 0.2  # seconds between checks for scheduled events whose time has come
 
 
+SEED_EPOCH = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
 class Sandbox(WorldBuildingMixin, InjectionMixin):
     """A Discord-compatible server on 127.0.0.1 that a real discord.py client talks to.
 
@@ -51,11 +54,13 @@ class Sandbox(WorldBuildingMixin, InjectionMixin):
         *,
         relaxed: Mapping[str, str] | None = None,
         limits: Limits | None = None,
+        seed: int | None = None,
     ) -> None:
         self.host = host
         self._requested_port = port
         self._port: int | None = None
-        self.ids = Snowflakes()
+        # A seed fixes the ids of everything built before ``ids.release()`` (see Snowflakes).
+        self.ids = Snowflakes(None if seed is None else SEED_EPOCH + dt.timedelta(seconds=seed))
         created = utcnow() - dt.timedelta(days=3 * 365)
         self.application_id = self.ids.at(created)
         bot = User(id=self.application_id, name="dropbell", bot=True)

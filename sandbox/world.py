@@ -71,13 +71,29 @@ def iso(ts: dt.datetime | None) -> str | None:
 
 
 class Snowflakes:
-    """Snowflake ids whose timestamp part is meaningful (discord.py's ``created_at``)."""
+    """Snowflake ids whose timestamp part is meaningful (discord.py's ``created_at``).
 
-    def __init__(self) -> None:
+    Anchored (``anchor=``), ids are deterministic until :meth:`release`: a time is taken
+    relative to when the generator was made, rounded to the hour, and placed relative to the
+    anchor instead of now. A world built the same way then gets the same ids on every start, so
+    a bot that reconnects to a restarted sandbox finds its guild, channels and roles again.
+    Ages stay right relative to each other but count from the anchor, not from today.
+    """
+
+    def __init__(self, anchor: dt.datetime | None = None) -> None:
         # 22 low bits (worker, process, increment) used as one counter: unique per millisecond.
         self._counter = itertools.count(1)
+        self._anchor = anchor
+        self._reference = utcnow()
+
+    def release(self) -> None:
+        """From now on ids carry the real time (messages, interactions...)."""
+        self._anchor = None
 
     def at(self, when: dt.datetime) -> int:
+        if self._anchor is not None:
+            hours = round((when - self._reference) / dt.timedelta(hours=1))
+            when = self._anchor + dt.timedelta(hours=hours)
         ms = int(when.timestamp() * 1000) - DISCORD_EPOCH_MS
         if ms < 0:
             raise SandboxError(f"{when.isoformat()} is before Discord's epoch (2015)")

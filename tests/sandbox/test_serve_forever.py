@@ -7,7 +7,8 @@ import socket
 import aiohttp
 import pytest
 
-from sandbox import serve_forever
+from sandbox import Sandbox, seed_demo_world, serve_forever
+from sandbox.world import snowflake_time, utcnow
 
 
 def _free_port() -> int:
@@ -44,3 +45,34 @@ async def test_serve_forever_seeds_and_prints_instructions(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _ids(seed: int | None) -> list[int]:
+    sb = Sandbox(seed=seed)
+    world = seed_demo_world(sb)
+    sb.ids.release()
+    return [
+        sb.application_id,
+        world.guild.id,
+        world.general.id,
+        world.drops.id,
+        world.manager_role.id,
+        world.manager.id,
+        *(fan.id for fan in world.fans),
+    ]
+
+
+def test_a_seed_builds_the_same_ids_every_time_and_only_that_seed_does() -> None:
+    assert _ids(0) == _ids(0)
+    assert _ids(1) != _ids(0)
+
+
+def test_after_release_new_ids_are_newer_than_the_seeded_world() -> None:
+    sb = Sandbox(seed=0)
+    world = seed_demo_world(sb)
+    sb.ids.release()
+    # Messages carry their real time (discord.py reads created_at from the id), and Discord
+    # orders by id: anything made now sorts after the seeded world.
+    made_now = sb.ids.now()
+    assert abs((snowflake_time(made_now) - utcnow()).total_seconds()) < 60
+    assert made_now > max(world.guild.id, world.drops.id, *(f.id for f in world.fans))

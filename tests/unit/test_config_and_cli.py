@@ -88,7 +88,8 @@ def test_check_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_check_valid_config_summarises_without_the_token(tmp_path: Path) -> None:
-    secret = "super-secret-token-value"
+    # Shaped like a Discord token: `check` refuses one that is not.
+    secret = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GsUpEr.super-secret-token-value-0123456789"
     result = run_cli("check", "--config", str(EXAMPLE), env={"DROPBELL_DISCORD__TOKEN": secret})
     assert result.returncode == 0
     assert result.stdout.startswith("config OK:")
