@@ -2,8 +2,9 @@
 
 ``python -m bench.schedule_precision`` writes N announcement rows (due evenly over 10 s, across
 50 channels: Discord lets a bot post 5 messages per 5 s in one channel, and the sandbox holds
-it to that, so 200 posts in 10 s need at least 20 channels) into a fresh database, starts dropbell in its own process against the sandbox,
-and measures each post's lateness: the sandbox's receive time of the message minus its due time.
+it to that, so 200 posts in 10 s need at least 20 channels) into a fresh database, starts
+dropbell in its own process against the sandbox, and measures each post's lateness: the
+sandbox's receive time of the message minus its due time.
 Prints p50/p99/max beside the framework floor (a bare discord.py bot's /ping latency in the same
 run) and the ratio; then checks every row was posted exactly once. Target: p99 <= 250 ms.
 """
