@@ -48,7 +48,7 @@ def render_embed(drop: Drop, waitlist_count: int, *, with_image: bool = True) ->
         title=title, description=drop.description or None, colour=STATUS_COLOURS[drop.status]
     )
     embed.add_field(
-        name="Opens",
+        name="Opens" if drop.status == DropStatus.SCHEDULED else "Opened",
         value=f"{discord_timestamp(drop.starts_at)} ({discord_timestamp(drop.starts_at, 'R')})",
         inline=False,
     )
