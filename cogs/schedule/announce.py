@@ -107,7 +107,10 @@ class AnnounceCommands(
             zone = zones.get(row.drop_id, "UTC") if row.drop_id is not None else "UTC"
             when = f"{localtime.format_local(row.due_at, zone)} ({relative})"
             lines.append(f"{when} · {await describe(row, schedule.drops)} (follows the drop)")
-        tail = "Cancel an announcement with /announce cancel and its #number."
+        cancellable = any(row.kind == SendKind.ANNOUNCEMENT for row in rows)
+        tail = (
+            "Cancel an announcement with /announce cancel and its #number." if cancellable else ""
+        )
         await interaction.response.send_message(
             fit_lines(lines, tail=tail, total=len(rows)), ephemeral=True
         )
