@@ -124,8 +124,23 @@ async def test_announce_list_shows_drop_rows_in_the_drops_zone_without_ids(
     sandbox: Sandbox, community: Community, bot
 ) -> None:
     await create_drop(sandbox, community, timezone="America/New_York")
+    announcements = bot.services.schedule.announcements
+    draft = await announcements.draft(
+        community.guild.id,
+        community.general.id,
+        "Restock on Friday!",
+        datetime.now(UTC) + timedelta(days=4),
+        "Asia/Tokyo",
+        None,
+        community.manager.id,
+    )
+    await announcements.confirm(draft.id, community.manager.id)
     listed = await sandbox.slash(community.manager, "announce list")
     rows = [line for line in listed.content.splitlines() if "follows the drop" in line]
     assert rows, listed.content
     for row in rows:
         assert "America/New_York" in row and not row.startswith("#"), row
+    # The id the list shows is the one /announce cancel takes, as shown ("#N").
+    [shown] = re.findall(r"^(#\d+) · .* Asia/Tokyo .*Restock", listed.content, re.MULTILINE)
+    cancelled = await sandbox.slash(community.manager, "announce cancel", {"announcement": shown})
+    assert cancelled.content.startswith("Cancelled"), cancelled.content
