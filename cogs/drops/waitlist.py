@@ -112,5 +112,9 @@ class Waitlist(commands.GroupCog, group_name="waitlist", group_description="Drop
         older = len(entries) - len(lines)
         lines.extend(reminded)
         tail = f"(and {plural(older, 'older drop')} not shown)" if older else ""
-        text = fit_lines(lines, tail=tail) if lines else f"Nothing open for you right now {tail}."
+        text = (
+            fit_lines(lines, tail=tail)
+            if lines
+            else f"Nothing open for you right now {tail}".rstrip() + "."
+        )
         await interaction.response.send_message(text, ephemeral=True)

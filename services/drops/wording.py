@@ -70,9 +70,9 @@ def reminder_on_sentence(
         f"{and_list([_offset_phrase(offset) for offset in coming])}."
     ]
     if past:
-        verb = "is" if len(past) == 1 else "are"
+        noun, verb = ("reminder", "is") if len(past) == 1 else ("reminders", "are")
         phrases = and_list([_offset_phrase(o) for o in past])
-        parts.append(f"The reminder {phrases} {verb} already past.")
+        parts.append(f"The {noun} {phrases} {verb} already past.")
     if not on_waitlist:
         parts.append(
             "This is not a place on the waitlist: press Join waitlist (or use /waitlist join) "
