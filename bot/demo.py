@@ -76,7 +76,7 @@ async def _script(sb: Sandbox, database: Path, fan_count: int, out: Printer) -> 
         started = time.perf_counter()
         await asyncio.wait_for(bot.wait_until_ready(), 30)
         out.say(
-            f"  bot logged in and synced {len(sb.commands(seed.guild.id))} commands in "
+            f"  bot logged in and synced {plural(len(sb.commands(seed.guild.id)), 'command')} in "
             f"{time.perf_counter() - started:.2f}s"
         )
         try:
@@ -215,7 +215,11 @@ async def _drops_and_waitlists(
     [(filename, data, _)] = export.attachments
     csv_lines = data.decode().splitlines()
     out.answer("manager", "/drop export", export)
-    out.say(f"    {filename}: " + " | ".join(csv_lines[:3]) + f" | … ({len(csv_lines) - 1} rows)")
+    out.say(
+        f"    {filename}: "
+        + " | ".join(csv_lines[:3])
+        + f" | … ({plural(len(csv_lines) - 1, 'row')})"
+    )
 
     expected = len(fans) - len(leavers)
 
@@ -267,7 +271,7 @@ async def _countdown_and_announcements(
             break
         await asyncio.sleep(0.1)
     out.say(
-        f"    DM channels of the {len(reminded)} fans opened in the background, paced for "
+        f"    DM channels of {plural(len(reminded), 'fan')} opened in the background, paced for "
         f"Discord ({time.perf_counter() - warming:.1f}s more after the waitlist part)"
     )
     posts_before = len(sb.messages(seed.drops.id))
@@ -339,7 +343,7 @@ async def _countdown_and_announcements(
     out.answer("manager", "/announce list", await sb.slash(manager, "announce list"))
     dm_count = sum(len(sb.dms(fan.id)) for fan in reminded)
     return [
-        f"countdown: {len(new_posts)} posts in #drops, drop now {drop.status}; "
+        f"countdown: {plural(len(new_posts), 'post')} in #drops, drop now {drop.status}; "
         f"{plural(dm_count, 'reminder DM')} to {plural(len(reachable), 'fan')}, "
         f"{plural(unreachable, 'fan')} unreachable",
     ]
