@@ -32,6 +32,7 @@ from cogs.drops.refresher import AnnouncementRefresher
 from services import localtime
 from services.drops.rules import DropSpec
 from services.text import fit_lines, plural
+from storage.states import DropStatus
 
 if TYPE_CHECKING:
     from bot.bot import Dropbell
@@ -250,7 +251,8 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
             return
         counts = await service.waitlist_counts([drop.id for drop in found])
         lines = [
-            f"**{drop.name}** · {drop.status} · opens "
+            f"**{drop.name}** · {drop.status} · "
+            f"{'opens' if drop.status == DropStatus.SCHEDULED else 'opened'} "
             f"{localtime.discord_timestamp(drop.starts_at, 'f')} · stock {drop.stock:,} · "
             f"{counts[drop.id]:,} waiting"
             for drop in found

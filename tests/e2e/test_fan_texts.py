@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sandbox import Sandbox
-from tests.harness import Community, create_drop, drop_id_of, drop_options
+from tests.harness import Community, create_drop, drop_id_of, drop_options, wait_for
 
 
 def berlin_in(minutes: int) -> str:
@@ -32,6 +32,14 @@ async def test_after_opening_answers_say_opened_and_remind_sends_nothing(
     remind = await sandbox.click(second, post, f"dropbell:remind:{drop_id}")
     assert "opened <t:" in remind.content and "won't send you any" in remind.content
     assert "Reminders are **on**" not in remind.content
+    listed = await sandbox.slash(community.manager, "drop list")
+    assert "· live · opened <t:" in listed.content
+
+    def says_opened() -> bool:
+        fields = sandbox.world.messages_by_id[post.id].embeds[0]["fields"]
+        return bool(fields) and fields[0]["name"] == "Opened"
+
+    await wait_for(says_opened, timeout=8, what="the post to say Opened")
 
 
 async def test_raffle_is_a_draw_not_a_queue_and_nothing_unbuilt_is_promised(
