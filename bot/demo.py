@@ -9,90 +9,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from bot.bot import Dropbell
 from bot.config import Settings
+from bot.demo_output import CONCURRENCY, VIEWER_ZONE, Printer, bounded, place_of
 from bot.endpoints import loopback_connector
 from bot.runner import built_bot
-from sandbox import InteractionResult, Message, Sandbox, seed_demo_world
+from sandbox import Sandbox, seed_demo_world
 from sandbox.results import message_text
 from services.localtime import utcnow
 from services.stats import percentile
+from services.text import plural
 from storage.states import DropStatus
-
-T = TypeVar("T")
-CONCURRENCY = 32
-
-
-@dataclass
-class Printer:
-    quiet: bool
-    started: float = field(default_factory=time.perf_counter)
-
-    def say(self, text: str = "") -> None:
-        if not self.quiet:
-            print(text, flush=True)
-
-    def heading(self, text: str) -> None:
-        self.say(f"\n── {text} " + "─" * max(0, 70 - len(text)))
-
-    def answer(self, who: str, what: str, result: InteractionResult | Message | str) -> None:
-        if isinstance(result, InteractionResult):
-            kind = "ephemeral" if result.ephemeral else "public"
-            text = result.text
-        elif isinstance(result, Message):
-            kind, text = "followup", message_text(result)
-        else:
-            kind, text = "note", result
-        self.say(f"{who} › {what}  [{kind}]")
-        for line in text.splitlines() or [""]:
-            self.say(f"    {line}")
-
-    def post(self, title: str, message: Message) -> None:
-        self.say(f"#{title} › message {message.id}")
-        for line in message_text(message).splitlines():
-            self.say(f"  │ {line}")
-        buttons = ", ".join(message.custom_ids()) or "none"
-        self.say(f"  │ buttons: {buttons}")
-
-    def progress(self, label: str, done: int, total: int) -> None:
-        if self.quiet or not sys.stdout.isatty():
-            if done == total and not self.quiet:
-                print(f"    {label}: {done}/{total}", flush=True)
-            return
-        width = 30
-        filled = int(width * done / total)
-        print(f"\r    {label}: [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="")
-        if done == total:
-            print(flush=True)
-
-
-async def bounded(
-    items: Iterable[T],
-    work: Callable[[T], Awaitable[InteractionResult]],
-    on_done: Callable[[int], None],
-) -> list[InteractionResult]:
-    """Run ``work`` over items with at most CONCURRENCY in flight, reporting progress."""
-    semaphore = asyncio.Semaphore(CONCURRENCY)
-    finished = 0
-
-    async def one(item: T) -> InteractionResult:
-        nonlocal finished
-        async with semaphore:
-            result = await work(item)
-        finished += 1
-        on_done(finished)
-        return result
-
-    return list(await asyncio.gather(*(one(item) for item in items)))
 
 
 async def run_demo(fans: int = 200, quiet: bool = False) -> int:
@@ -107,7 +40,10 @@ async def run_demo(fans: int = 200, quiet: bool = False) -> int:
 
 
 async def _script(sb: Sandbox, database: Path, fan_count: int, out: Printer) -> int:
+    if fan_count < 1:
+        raise ValueError("the demo needs at least one fan")
     seed = seed_demo_world(sb, fans=fan_count)
+    out.sandbox = sb
     now = datetime.now(UTC)
     newcomer = sb.create_member(seed.guild.id, "newcomer", joined_at=now - timedelta(hours=5))
     ping_role = sb.create_role(seed.guild.id, "Drop pings", mentionable=True)
@@ -129,14 +65,18 @@ async def _script(sb: Sandbox, database: Path, fan_count: int, out: Printer) -> 
         }
     )
     out.say("dropbell demo: the real bot, the bundled sandbox, a SQLite file")
-    out.say(f"  sandbox {sb.base_url} · server “{seed.guild.name}” · {fan_count} fans · {database}")
+    out.say(
+        f"  sandbox {sb.base_url} · server “{seed.guild.name}” · "
+        f"{plural(fan_count, 'fan')} · {database}"
+    )
+    out.say(f"  times are shown as a member in {VIEWER_ZONE} sees them")
 
     async with built_bot(settings, connector=loopback_connector(), guild_ready_timeout=0.05) as bot:
         runner = asyncio.create_task(bot.start("sandbox-demo-token"))
         started = time.perf_counter()
         await asyncio.wait_for(bot.wait_until_ready(), 30)
         out.say(
-            f"  bot logged in and synced {len(sb.commands(seed.guild.id))} commands in "
+            f"  bot logged in and synced {plural(len(sb.commands(seed.guild.id)), 'command')} in "
             f"{time.perf_counter() - started:.2f}s"
         )
         try:
@@ -170,6 +110,7 @@ async def _drops_and_waitlists(
         {"announce_channel": seed.drops, "manager_role": seed.manager_role},
     )
     out.answer("manager", "/dropbell setup", setup)
+    out.answer("manager", "/dropbell setup (no options)", await sb.slash(manager, "dropbell setup"))
 
     out.heading("Creating a drop")
     refused = await sb.slash(
@@ -182,7 +123,9 @@ async def _drops_and_waitlists(
             "stock": 150,
         },
     )
-    out.answer("manager", "/drop create at 02:30 on a spring-forward night", refused)
+    out.answer(
+        "manager", "/drop create at 02:30 on a spring-forward night", await refused.wait_final()
+    )
     not_manager = await sb.slash(
         fans[0],
         "drop create",
@@ -206,24 +149,34 @@ async def _drops_and_waitlists(
     out.answer("manager", "/drop create Night Moth Tee", await created.wait_followup())
     announcement = sb.messages(seed.drops.id)[-1]
     out.post("drops", announcement)
-    events = sb.scheduled_events(seed.guild.id)
-    out.say(f"Events tab › {events[0]['name']} at {events[0]['scheduled_start_time']}")
+    [event] = sb.scheduled_events(seed.guild.id)
+    start = datetime.fromisoformat(event["scheduled_start_time"])
+    where = (event.get("entity_metadata") or {}).get("location", "")
+    out.say(
+        f"Events tab › {event['name']}: <t:{int(start.timestamp())}:F> "
+        f"(<t:{int(start.timestamp())}:R>), {where}"
+    )
     join_id = next(c for c in announcement.custom_ids() if c.startswith("dropbell:join:"))
     remind_id = join_id.replace(":join:", ":remind:")
 
-    out.heading(f"{len(fans)} fans press Join waitlist ({CONCURRENCY} at a time)")
+    out.heading(f"{plural(len(fans), 'fan')} press Join waitlist ({CONCURRENCY} at a time)")
     sb.reset_request_counts()
     started = time.perf_counter()
-    joins = await bounded(
-        fans,
+    # The first fan alone, then the rest at once: places and totals read in order.
+    first = await sb.click(fans[0], announcement, join_id, timeout=15)
+    joins = [first] + await bounded(
+        fans[1:],
         lambda fan: sb.click(fan, announcement, join_id, timeout=15),
-        lambda done: out.progress("joins", done, len(fans)),
+        lambda done: out.progress("joins", done + 1, len(fans)),
     )
     join_seconds = time.perf_counter() - started
     latencies = [result.latency * 1000 for result in joins]
     rest_calls = sum(sb.request_counts().values())
-    out.answer("fan1", "Join waitlist", joins[0])
-    out.answer(fans[-1].name, "Join waitlist", joins[-1])
+    out.answer("fan1", "Join waitlist", first)
+    if len(fans) > 1:
+        # The last place handed out: its answer counts everyone who joined.
+        last = max(range(1, len(fans)), key=lambda i: place_of(joins[i].text))
+        out.answer(fans[last].name, "Join waitlist (the last place)", joins[last])
     out.answer("fan1", "Join waitlist again", await sb.click(fans[0], announcement, join_id))
     out.answer(
         "newcomer",
@@ -232,21 +185,29 @@ async def _drops_and_waitlists(
     )
 
     out.heading("Leaving, reminders, status")
-    leavers = fans[1:11]
+    # Scaled to the crowd, so any number of fans works: a few leave, some ask for reminders.
+    leavers = fans[1 : 1 + min(10, (len(fans) - 1) // 2)]
     leaves = await bounded(
         leavers,
         lambda fan: sb.slash(fan, "waitlist leave", {"drop": "Night Moth Tee"}),
         lambda done: None,
     )
-    out.answer(leavers[0].name, "/waitlist leave", leaves[0])
+    if leaves:
+        out.answer(leavers[0].name, "/waitlist leave", leaves[0])
     # Few enough that their DM channels open (at Discord's slow pace for new DMs, 0.8 a
     # second) while the demo goes on.
-    reminded = fans[20:32]
+    staying = [fan for fan in fans if fan not in leavers]
+    reminded = staying[-min(12, len(staying)) :]
     reminders = await bounded(
         reminded, lambda fan: sb.click(fan, announcement, remind_id), lambda done: None
     )
     out.answer(reminded[0].name, "Remind me", reminders[0])
     out.answer(fans[-1].name, "/waitlist status", await sb.slash(fans[-1], "waitlist status"))
+    # A reminder is not a place in line, and the fan is told so.
+    out.answer(
+        "newcomer", "Remind me (not on the list)", await sb.click(newcomer, announcement, remind_id)
+    )
+    out.answer("newcomer", "/waitlist status", await sb.slash(newcomer, "waitlist status"))
 
     out.heading("Managers' view")
     out.answer("manager", "/drop list", await sb.slash(manager, "drop list"))
@@ -254,7 +215,11 @@ async def _drops_and_waitlists(
     [(filename, data, _)] = export.attachments
     csv_lines = data.decode().splitlines()
     out.answer("manager", "/drop export", export)
-    out.say(f"    {filename}: " + " | ".join(csv_lines[:3]) + f" | … ({len(csv_lines) - 1} rows)")
+    out.say(
+        f"    {filename}: "
+        + " | ".join(csv_lines[:3])
+        + f" | … ({plural(len(csv_lines) - 1, 'row')})"
+    )
 
     expected = len(fans) - len(leavers)
 
@@ -279,7 +244,7 @@ async def _drops_and_waitlists(
             f"waitlist: {expected} in CSV order 1..{expected} (export rows: {len(csv_lines) - 1})",
             f"joins: {len(fans) / join_seconds:,.0f}/s, latency p50 "
             f"{statistics.median(latencies):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms",
-            f"REST calls during the join burst: {rest_calls} for {len(fans)} joins "
+            f"REST calls during the join burst: {rest_calls} for {plural(len(fans), 'join')} "
             f"(announcement edits: {latest.edits})",
             f"announcement shows “{expected:,} waiting”; one role ping (@{ping_role.name})",
         ],
@@ -292,9 +257,12 @@ async def _countdown_and_announcements(
     sb: Sandbox, seed: Any, bot: Dropbell, drop_id: int, reminded: list[Any], out: Printer
 ) -> list[str]:
     out.heading("A countdown compressed into seconds")
-    closed = reminded[-1]
-    sb.close_dms(closed.id)
-    out.say(f"    ({closed.name} has closed DMs; {len(reminded)} fans asked for reminders)")
+    # One fan with closed DMs shows the unreachable path (unless they are the only one).
+    closed = reminded[-1] if len(reminded) > 1 else None
+    if closed is not None:
+        sb.close_dms(closed.id)
+        out.say(f"    ({closed.name} has closed DMs)")
+    out.say(f"    ({plural(len(reminded), 'fan')} asked for reminders)")
     reminders = bot.services.schedule.reminders
     warming = time.perf_counter()
     for _ in range(400):
@@ -303,7 +271,7 @@ async def _countdown_and_announcements(
             break
         await asyncio.sleep(0.1)
     out.say(
-        f"    DM channels of the {len(reminded)} fans opened in the background, paced for "
+        f"    DM channels of {plural(len(reminded), 'fan')} opened in the background, paced for "
         f"Discord ({time.perf_counter() - warming:.1f}s more after the waitlist part)"
     )
     posts_before = len(sb.messages(seed.drops.id))
@@ -322,7 +290,7 @@ async def _countdown_and_announcements(
             for m in sb.messages(seed.drops.id)[posts_before + 2 :]
         )
 
-    reachable = [fan for fan in reminded if fan.id != closed.id]
+    reachable = [fan for fan in reminded if closed is None or fan.id != closed.id]
 
     def all_dms_in() -> bool:
         return all(len(sb.dms(fan.id)) >= 2 for fan in reachable)
@@ -334,14 +302,17 @@ async def _countdown_and_announcements(
     new_posts = sb.messages(seed.drops.id)[posts_before:]
     for message in new_posts:
         seconds = (message.created_at.timestamp() - time.time()) + (time.perf_counter() - started)
-        out.post(f"drops (+{seconds:.1f}s)", message)
+        # Read as it was posted: "4 seconds to go" is true only then.
+        out.post(f"drops (+{seconds:.1f}s)", message, as_of=message.created_at)
     if reachable:
         dm = sb.dms(reachable[0].id)
-        out.post(f"DM to {reachable[0].name}", dm[0])
+        out.post(f"DM to {reachable[0].name}", dm[0], as_of=dm[0].created_at)
     unreachable = len(await bot.services.schedule.reminders.unreachable())
-    out.say(
-        f"    DMs to {closed.name}: {len(sb.dms(closed.id))} (recorded unreachable, not retried)"
-    )
+    if closed is not None:
+        out.say(
+            f"    DMs to {closed.name}: {len(sb.dms(closed.id))} (recorded unreachable, not "
+            "retried)"
+        )
     drop = await bot.services.drops.get_any(drop_id)
     if not (opened() and all_dms_in()) or drop is None or drop.status != DropStatus.LIVE:
         raise RuntimeError("the compressed countdown did not complete")
@@ -372,6 +343,7 @@ async def _countdown_and_announcements(
     out.answer("manager", "/announce list", await sb.slash(manager, "announce list"))
     dm_count = sum(len(sb.dms(fan.id)) for fan in reminded)
     return [
-        f"countdown: {len(new_posts)} posts in #drops, drop now {drop.status}; "
-        f"{dm_count} reminder DMs to {len(reachable)} fans, {unreachable} fan unreachable",
+        f"countdown: {plural(len(new_posts), 'post')} in #drops, drop now {drop.status}; "
+        f"{plural(dm_count, 'reminder DM')} to {plural(len(reachable), 'fan')}, "
+        f"{plural(unreachable, 'fan')} unreachable",
     ]

@@ -63,18 +63,24 @@ class Core(commands.GroupCog, group_name="dropbell", group_description="About an
         manager_role: discord.Role | None = None,
     ) -> None:
         assert interaction.guild_id is not None
-        settings = await services_of(interaction).guild_settings.update(
-            interaction.guild_id,
-            announce_channel_id=announce_channel.id if announce_channel else None,
-            manager_role_id=manager_role.id if manager_role else None,
-        )
+        guild_settings = services_of(interaction).guild_settings
+        changing = announce_channel is not None or manager_role is not None
+        if changing:
+            settings = await guild_settings.update(
+                interaction.guild_id,
+                announce_channel_id=announce_channel.id if announce_channel else None,
+                manager_role_id=manager_role.id if manager_role else None,
+            )
+        else:
+            settings = await guild_settings.get(interaction.guild_id)
         channel = (
             f"<#{settings.announce_channel_id}>" if settings.announce_channel_id else "not set"
         )
         role = f"<@&{settings.manager_role_id}>" if settings.manager_role_id else "not set"
         await interaction.response.send_message(
-            f"Saved. Announce channel: {channel}. Manager role: {role} (members with Manage "
-            "Server are always managers).",
+            f"{'Saved' if changing else 'Current settings'}. Announce channel: {channel}. "
+            f"Manager role: {role} (members with Manage Server are always managers)."
+            + ("" if changing else " Give an option to change one."),
             ephemeral=True,
         )
 

@@ -14,6 +14,21 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count:,} {word if count == 1 else (many or word + 's')}"
 
 
+def duration_text(seconds: int) -> str:
+    """The offset in its largest whole unit: "1 day", "90 minutes", "2 seconds"."""
+    for unit, word in ((86_400, "day"), (3_600, "hour"), (60, "minute")):
+        if seconds and seconds % unit == 0:
+            return plural(seconds // unit, word)
+    return plural(seconds, "second")
+
+
+def and_list(items: Sequence[str]) -> str:
+    """``["a", "b", "c"]`` -> "a, b and c"."""
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def shorten(text: str, limit: int) -> str:
     """``text`` cut to at most ``limit`` characters, marked with an ellipsis when cut."""
     if len(text) <= limit:

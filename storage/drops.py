@@ -71,16 +71,17 @@ class DropStore:
 
     async def open_name_taken(
         self, connection: AsyncConnection, guild_id: int, name: str, except_id: int | None = None
-    ) -> bool:
-        """Whether another open drop of this server has this name (case-insensitively)."""
-        query = select(drops.c.id).where(
+    ) -> str | None:
+        """The name, as spelled there, of another open drop of this server with this name
+        (case-insensitively), or None."""
+        query = select(drops.c.name).where(
             drops.c.guild_id == guild_id,
             drops.c.name_key == name.casefold(),
             drops.c.status.in_(OPEN_DROP_STATUSES),
         )
         if except_id is not None:
             query = query.where(drops.c.id != except_id)
-        return (await connection.execute(query)).first() is not None
+        return (await connection.execute(query)).scalar()
 
     async def get_in(self, connection: AsyncConnection, guild_id: int, drop_id: int) -> Drop | None:
         query = select(drops).where(drops.c.id == drop_id, drops.c.guild_id == guild_id)

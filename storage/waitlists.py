@@ -150,6 +150,33 @@ class WaitlistStore:
             for place, row in enumerate(rows, start=1)
         ]
 
+    async def is_waitlisted(self, drop_id: int, user_id: int) -> bool:
+        async with self.database.read() as connection:
+            found = await connection.scalar(
+                select(waitlist_entries.c.user_id).where(
+                    waitlist_entries.c.drop_id == drop_id, waitlist_entries.c.user_id == user_id
+                )
+            )
+        return found is not None
+
+    async def reminder_only(self, guild_id: int, user_id: int) -> list[Drop]:
+        """Drops of this server the fan asked reminders for without joining their waitlist."""
+        entered = select(waitlist_entries.c.drop_id).where(waitlist_entries.c.user_id == user_id)
+        async with self.database.read() as connection:
+            rows = (
+                await connection.execute(
+                    select(drops)
+                    .join(reminder_optins, reminder_optins.c.drop_id == drops.c.id)
+                    .where(
+                        drops.c.guild_id == guild_id,
+                        reminder_optins.c.user_id == user_id,
+                        drops.c.id.not_in(entered),
+                    )
+                    .order_by(drops.c.starts_at)
+                )
+            ).all()
+        return [Drop.from_row(row) for row in rows]
+
     async def remove_reminder(self, drop_id: int, user_id: int) -> bool:
         async with self.database.write() as connection:
             removed = await connection.execute(

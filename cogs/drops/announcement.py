@@ -12,6 +12,7 @@ from bot.ui import view_of
 from cogs.drops.buttons import JoinButton, RemindButton
 from services.drops.rules import ALLOCATIONS
 from services.localtime import discord_timestamp, format_local
+from services.text import plural
 from storage.drops import Drop
 from storage.states import DropStatus
 
@@ -30,9 +31,9 @@ def requirements_text(drop: Drop) -> str | None:
     if drop.required_role_id:
         parts.append(f"the <@&{drop.required_role_id}> role")
     if drop.min_account_age_days:
-        parts.append(f"a Discord account at least {drop.min_account_age_days} days old")
+        parts.append(f"a Discord account at least {plural(drop.min_account_age_days, 'day')} old")
     if drop.min_member_days:
-        parts.append(f"at least {drop.min_member_days} days in this server")
+        parts.append(f"at least {plural(drop.min_member_days, 'day')} in this server")
     return "To join you need " + ", ".join(parts) + "." if parts else None
 
 
@@ -47,7 +48,7 @@ def render_embed(drop: Drop, waitlist_count: int, *, with_image: bool = True) ->
         title=title, description=drop.description or None, colour=STATUS_COLOURS[drop.status]
     )
     embed.add_field(
-        name="Opens",
+        name="Opens" if drop.status == DropStatus.SCHEDULED else "Opened",
         value=f"{discord_timestamp(drop.starts_at)} ({discord_timestamp(drop.starts_at, 'R')})",
         inline=False,
     )
@@ -55,12 +56,8 @@ def render_embed(drop: Drop, waitlist_count: int, *, with_image: bool = True) ->
     embed.add_field(name="Stock", value=stock, inline=True)
     embed.add_field(name="Waitlist", value=f"{waitlist_count:,} waiting", inline=True)
     embed.add_field(name="How links are given", value=ALLOCATIONS[drop.allocation], inline=False)
-    if drop.early_access_minutes:
-        embed.add_field(
-            name="Early access",
-            value=f"Collectors get {drop.early_access_minutes} minutes' head start.",
-            inline=False,
-        )
+    # No "Early access" field: early_access_minutes is stored, but collectors get no head start
+    # until collector tiers exist, and the post must not promise one before then.
     requirements = requirements_text(drop)
     if requirements:
         embed.add_field(name="Who can join", value=requirements, inline=False)

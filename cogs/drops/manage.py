@@ -31,7 +31,8 @@ from cogs.drops.options import (
 from cogs.drops.refresher import AnnouncementRefresher
 from services import localtime
 from services.drops.rules import DropSpec
-from services.text import fit_lines
+from services.text import fit_lines, plural
+from storage.states import DropStatus
 
 if TYPE_CHECKING:
     from bot.bot import Dropbell
@@ -213,8 +214,16 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
         updated = await services_of(interaction).drops.update(found.guild_id, found.id, **changes)
         # The post follows through the refresher (drop_changed); nothing here waits for it.
         note = await server_event.follow_drop(interaction.guild, updated)
+        # A new zone (or time) moves the opening instant: say where it landed.
+        when = (
+            f" It now opens {localtime.discord_timestamp(updated.starts_at, 'F')} "
+            f"({localtime.format_local(updated.starts_at, updated.timezone)})."
+            if "starts_at" in changes
+            else ""
+        )
         await interaction.followup.send(
-            f"**{updated.name}** is updated; its post follows in a moment.{note}", ephemeral=True
+            f"**{updated.name}** is updated; its post follows in a moment.{when}{note}",
+            ephemeral=True,
         )
 
     @app_commands.command(name="cancel", description="Cancel a drop")
@@ -242,7 +251,8 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
             return
         counts = await service.waitlist_counts([drop.id for drop in found])
         lines = [
-            f"**{drop.name}** · {drop.status} · opens "
+            f"**{drop.name}** · {drop.status} · "
+            f"{'opens' if drop.status == DropStatus.SCHEDULED else 'opened'} "
             f"{localtime.discord_timestamp(drop.starts_at, 'f')} · stock {drop.stock:,} · "
             f"{counts[drop.id]:,} waiting"
             for drop in found
@@ -272,7 +282,7 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
         found = await resolve_drop(interaction, drop)
         _, rows = await services_of(interaction).drops.export(found.guild_id, found.id)
         await interaction.response.send_message(
-            f"The waitlist for **{found.name}**: {len(rows):,} fans.",
+            f"The waitlist for **{found.name}**: {plural(len(rows), 'fan')}.",
             file=discord.File(
                 io.BytesIO(waitlist_csv(rows)), filename=f"waitlist-drop-{found.id}.csv"
             ),

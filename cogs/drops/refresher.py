@@ -65,6 +65,7 @@ class AnnouncementRefresher:
         self.capped_backoff = capped_backoff
         self._posts: dict[int, _Post] = {}
         self._dirty: set[int] = set()
+        self._refreshing: set[int] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
@@ -82,8 +83,8 @@ class AnnouncementRefresher:
 
     @property
     def idle(self) -> bool:
-        """Nothing waits to be edited."""
-        return not self._dirty
+        """Nothing waits to be edited (nor is being edited)."""
+        return not self._dirty and not self._refreshing
 
     async def _drop_changed(self, drop_id: int) -> None:
         self.mark(drop_id, drop_changed=True)
@@ -120,12 +121,19 @@ class AnnouncementRefresher:
 
     async def flush(self) -> None:
         for drop_id in list(self._dirty):
+            # Unmarked before the refresh reads the drop and its count: a join marking it while
+            # the refresh awaits must stay marked, or the post keeps the older count for good.
+            self._dirty.discard(drop_id)
+            self._refreshing.add(drop_id)
             try:
-                if await self._refresh_if_due(drop_id):
-                    self._dirty.discard(drop_id)
+                if not await self._refresh_if_due(drop_id):
+                    self._dirty.add(drop_id)
             except Exception:
+                self._dirty.add(drop_id)
                 log.exception("could not refresh the announcement of drop %s", drop_id)
                 self._posts[drop_id].blocked_until = time.monotonic() + FAILED_EDIT_BACKOFF
+            finally:
+                self._refreshing.discard(drop_id)
 
     async def _refresh_if_due(self, drop_id: int) -> bool:
         """Edit the post if it may be edited now; True when nothing is left to do."""

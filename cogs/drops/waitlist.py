@@ -11,26 +11,20 @@ from discord.ext import commands
 
 from bot.ui import guild_id_of, services_of
 from cogs.drops.options import drop_autocomplete, member_facts, resolve_drop
-from services.localtime import discord_timestamp, utcnow
+from services.drops.wording import (
+    opening_phrase,
+    place_phrase,
+    place_sentence,
+    reminder_on_sentence,
+)
+from services.localtime import utcnow
 from services.text import fit_lines, plural
-from storage.drops import Drop
-from storage.joins import Joined
 from storage.states import DropStatus
 
 if TYPE_CHECKING:
     from bot.bot import Dropbell
 
 RECENTLY_ENDED = timedelta(days=7)
-
-
-def opens(drop: Drop) -> str:
-    return f"opens {discord_timestamp(drop.starts_at, 'R')}"
-
-
-def place_sentence(joined: Joined) -> str:
-    drop = joined.drop
-    where = f"#{joined.place} of {joined.total:,} for **{drop.name}** — {opens(drop)}."
-    return f"You're already on the list: {where}" if joined.already else f"You're {where}"
 
 
 async def answer_join(interaction: discord.Interaction[Any], drop_id: int) -> None:
@@ -47,13 +41,15 @@ async def answer_join(interaction: discord.Interaction[Any], drop_id: int) -> No
 
 
 async def answer_reminder_toggle(interaction: discord.Interaction[Any], drop_id: int) -> None:
-    drop, enabled = await services_of(interaction).drops.toggle_reminder(
-        guild_id_of(interaction), drop_id, interaction.user.id
+    services = services_of(interaction)
+    offsets = services.schedule.config.offsets.reminders
+    toggled = await services.drops.toggle_reminder(
+        guild_id_of(interaction), drop_id, interaction.user.id, offsets
     )
+    drop = toggled.drop
     sentence = (
-        f"Reminders are **on** for **{drop.name}**: I'll DM you an hour before it opens "
-        "and when it opens. Press Remind me again to turn them off."
-        if enabled
+        reminder_on_sentence(drop, offsets, utcnow(), on_waitlist=toggled.on_waitlist)
+        if toggled.enabled
         else f"Reminders are **off** for **{drop.name}**; you won't get DMs about it."
     )
     await interaction.response.send_message(sentence, ephemeral=True)
@@ -84,10 +80,15 @@ class Waitlist(commands.GroupCog, group_name="waitlist", group_description="Drop
 
     @app_commands.command(name="status", description="Your places on this server's waitlists")
     async def status(self, interaction: discord.Interaction[Dropbell]) -> None:
-        entries = await services_of(interaction).drops.fan_entries(
-            guild_id_of(interaction), interaction.user.id
-        )
-        if not entries:
+        drops = services_of(interaction).drops
+        entries = await drops.fan_entries(guild_id_of(interaction), interaction.user.id)
+        # A reminder without an entry is shown too, and said to be no place in line.
+        reminded = [
+            f"**{drop.name}**: 🔔 reminder on, not on the waitlist — {opening_phrase(drop)}"
+            for drop in await drops.reminder_only(guild_id_of(interaction), interaction.user.id)
+            if drop.is_open
+        ]
+        if not entries and not reminded:
             await interaction.response.send_message(
                 "You're not on any waitlist here yet. Use /waitlist join or a drop's Join button.",
                 ephemeral=True,
@@ -100,9 +101,8 @@ class Waitlist(commands.GroupCog, group_name="waitlist", group_description="Drop
             drop = entry.drop
             bell = " 🔔" if entry.reminders else ""
             if drop.is_open:
-                lines.append(
-                    f"**{drop.name}**: #{entry.place} of {entry.total:,}, {opens(drop)}{bell}"
-                )
+                standing = place_phrase(drop, entry.place, entry.total)
+                lines.append(f"**{drop.name}**: {standing}, {opening_phrase(drop)}{bell}")
             elif drop.starts_at < recent:
                 continue
             elif drop.status == DropStatus.CANCELLED:
@@ -110,6 +110,11 @@ class Waitlist(commands.GroupCog, group_name="waitlist", group_description="Drop
             else:
                 lines.append(f"**{drop.name}**: {drop.status}.")
         older = len(entries) - len(lines)
+        lines.extend(reminded)
         tail = f"(and {plural(older, 'older drop')} not shown)" if older else ""
-        text = fit_lines(lines, tail=tail) if lines else f"Nothing open for you right now {tail}."
+        text = (
+            fit_lines(lines, tail=tail)
+            if lines
+            else f"Nothing open for you right now {tail}".rstrip() + "."
+        )
         await interaction.response.send_message(text, ephemeral=True)

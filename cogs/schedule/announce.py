@@ -88,15 +88,32 @@ class AnnounceCommands(
             )
             return
         lines = []
+        zones: dict[int, str] = {}  # a drop's zone, looked up once per drop
         for row in rows[:RENDERED_AT_MOST]:
-            when = f"{local_time(row)} ({localtime.discord_timestamp(row.due_at, 'R')})"
+            relative = localtime.discord_timestamp(row.due_at, "R")
             if row.kind == SendKind.ANNOUNCEMENT:
+                # Only announcements carry an id: it is what /announce cancel takes.
                 repeat = f" · {row.repeat}" if row.repeat else ""
                 text = _short(row.message or "")
-                lines.append(f"#{row.id} · {when} · <#{row.channel_id}>{repeat} · {text}")
-            else:
-                lines.append(f"#{row.id} · {when} · {await describe(row, schedule.drops)}")
-        await interaction.response.send_message(fit_lines(lines, total=len(rows)), ephemeral=True)
+                lines.append(
+                    f"#{row.id} · {local_time(row)} ({relative}) · <#{row.channel_id}>{repeat} "
+                    f"· {text}"
+                )
+                continue
+            # A drop's posts follow the drop (change it with /drop edit): shown in its zone.
+            if row.drop_id is not None and row.drop_id not in zones:
+                drop = await schedule.drops.get_any(row.drop_id)
+                zones[row.drop_id] = drop.timezone if drop is not None else "UTC"
+            zone = zones.get(row.drop_id, "UTC") if row.drop_id is not None else "UTC"
+            when = f"{localtime.format_local(row.due_at, zone)} ({relative})"
+            lines.append(f"{when} · {await describe(row, schedule.drops)} (follows the drop)")
+        cancellable = any(row.kind == SendKind.ANNOUNCEMENT for row in rows)
+        tail = (
+            "Cancel an announcement with /announce cancel and its #number." if cancellable else ""
+        )
+        await interaction.response.send_message(
+            fit_lines(lines, tail=tail, total=len(rows)), ephemeral=True
+        )
 
     @app_commands.command(name="cancel", description="Cancel a scheduled announcement")
     @app_commands.describe(announcement="The announcement to cancel")

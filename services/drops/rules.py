@@ -10,17 +10,21 @@ from typing import Any
 
 from services.errors import UserError
 from services.localtime import discord_timestamp
+from services.text import plural
 from storage.drops import Drop
-from storage.states import Allocation
+from storage.states import Allocation, DropStatus
 
+# Only what runs today: the raffle's seed commitment and collectors' tiers are not built yet, so
+# these texts do not promise them (say them here the day they run).
 ALLOCATIONS: Mapping[Allocation, str] = {
     Allocation.WAITLIST_ORDER: "Links go out in waitlist order: first to join, first served.",
     Allocation.RAFFLE: (
-        "Links go out by raffle among the waitlist; the seed's hash is published when entries "
-        "open and the seed itself at the draw, so anyone can re-run it."
+        "Links go out by raffle among the waitlist: everyone on it is in the draw, whenever "
+        "they joined."
     ),
     Allocation.COLLECTORS_FIRST: (
-        "Collectors get their links first, then the rest of the waitlist in order."
+        "Collectors first, then the rest of the waitlist in order (until collector tiers are "
+        "set up, that is waitlist order)."
     ),
 }
 MAX_NAME_LENGTH = 80
@@ -31,11 +35,11 @@ MAX_PRODUCT_LENGTH = 200
 MAX_STOCK = 1_000_000
 MAX_DAYS = 3650
 MAX_EARLY_ACCESS_MINUTES = 7 * 24 * 60
-# Options counting days or minutes, and their largest values.
-BOUNDED = {
-    "early_access_minutes": MAX_EARLY_ACCESS_MINUTES,
-    "min_account_age_days": MAX_DAYS,
-    "min_member_days": MAX_DAYS,
+# Options counting days or minutes: their label in sentences, their unit and largest value.
+BOUNDED: Mapping[str, tuple[str, str, int]] = {
+    "early_access_minutes": ("collectors' head start", "minute", MAX_EARLY_ACCESS_MINUTES),
+    "min_account_age_days": ("minimum account age", "day", MAX_DAYS),
+    "min_member_days": ("minimum days in this server", "day", MAX_DAYS),
 }
 # What /drop edit may change; anything else is a programming error, not a manager's.
 EDITABLE = frozenset(
@@ -106,12 +110,14 @@ def check_future(starts_at: datetime, now: datetime) -> None:
 
 
 def check_bounds(values: Mapping[str, Any]) -> None:
-    for label, largest in BOUNDED.items():
-        value = values.get(label)
+    for key, (label, unit, largest) in BOUNDED.items():
+        value = values.get(key)
         if value is not None and value < 0:
-            raise UserError(f"{label} cannot be negative; use 0 for none.")
+            raise UserError(f"The {label} cannot be negative; use 0 for none.")
         if value is not None and value > largest:
-            raise UserError(f"{label} can be at most {largest:,}; you gave {value:,}.")
+            raise UserError(
+                f"The {label} can be at most {plural(largest, unit)}; you gave {value:,}."
+            )
     for label, longest in (
         ("description", MAX_DESCRIPTION_LENGTH),
         ("product", MAX_PRODUCT_LENGTH),
@@ -143,6 +149,12 @@ def validate_changes(drop: Drop, changes: Mapping[str, Any], now: datetime) -> d
         raise ValueError(f"not editable: {sorted(unknown)}")
     if not drop.is_open:
         raise UserError(f"**{drop.name}** is {drop.status}; only open drops can be edited.")
+    if drop.status != DropStatus.SCHEDULED and {"starts_at", "timezone"} & set(changes):
+        # The opening has happened: moving it would rewrite what fans already saw.
+        raise UserError(
+            f"**{drop.name}** already opened {discord_timestamp(drop.starts_at, 'R')}; its "
+            "time can't change any more. Edit its stock or text, or cancel it."
+        )
     values = dict(changes)
     if "name" in values:
         values["name"] = clean_name(values["name"])
@@ -154,8 +166,8 @@ def validate_changes(drop: Drop, changes: Mapping[str, Any], now: datetime) -> d
         handed_out = drop.stock - drop.remaining
         if values["stock"] < handed_out:
             raise UserError(
-                f"{handed_out} links are already out for **{drop.name}**; stock can't go "
-                f"below that."
+                f"{plural(handed_out, 'link is', 'links are')} already out for **{drop.name}**; "
+                "stock can't go below that."
             )
         values["remaining"] = values["stock"] - handed_out
     if not values:
@@ -174,15 +186,15 @@ def unmet_requirement(drop: Drop, member: Member, now: datetime) -> str | None:
         eligible = member.account_created_at + timedelta(days=drop.min_account_age_days)
         if eligible > now:
             return (
-                f"**{drop.name}** needs a Discord account at least {drop.min_account_age_days} "
-                f"days old; yours will be, {_when(eligible)}."
+                f"**{drop.name}** needs a Discord account at least "
+                f"{plural(drop.min_account_age_days, 'day')} old; yours will be, {_when(eligible)}."
             )
     if drop.min_member_days:
         joined = member.joined_server_at or now
         eligible = joined + timedelta(days=drop.min_member_days)
         if eligible > now:
             return (
-                f"**{drop.name}** needs {drop.min_member_days} days in this server; "
+                f"**{drop.name}** needs {plural(drop.min_member_days, 'day')} in this server; "
                 f"you'll qualify {_when(eligible)}."
             )
     return None

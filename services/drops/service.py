@@ -8,10 +8,14 @@ instant get different places and a refusal stores nothing. Changes to a drop are
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from services.drops.joins import NO_SUCH_DROP, JoinBatcher
 from services.drops.rules import DropSpec, Member, validate_changes, validate_spec
+from services.drops.wording import nothing_to_remind, reminders_to_come
 from services.errors import UserError
 from services.events import DropEvents
 from services.localtime import utcnow
@@ -20,6 +24,13 @@ from storage.engine import Database
 from storage.joins import Joined, JoinRequest
 from storage.states import DropStatus
 from storage.waitlists import FanEntry, WaitlistRow, WaitlistStore
+
+
+@dataclass(frozen=True)
+class ReminderToggle:
+    drop: Drop
+    enabled: bool
+    on_waitlist: bool
 
 
 class DropService:
@@ -50,9 +61,10 @@ class DropService:
     async def _check_name_free(
         self, connection: Any, guild_id: int, name: str, except_id: int | None = None
     ) -> None:
-        if await self.store.open_name_taken(connection, guild_id, name, except_id):
+        taken = await self.store.open_name_taken(connection, guild_id, name, except_id)
+        if taken is not None:
             raise UserError(
-                f"This server already has an open drop called **{name}**; pick another name or "
+                f"This server already has an open drop called **{taken}**; pick another name or "
                 "cancel that drop first."
             )
 
@@ -174,16 +186,26 @@ class DropService:
         """Every drop in this server the fan is waitlisted for, with their place."""
         return await self.waitlists.fan_entries(guild_id, user_id)
 
-    async def toggle_reminder(self, guild_id: int, drop_id: int, user_id: int) -> tuple[Drop, bool]:
-        """Flip the fan's reminder opt-in for this drop; returns whether it is now on."""
+    async def reminder_only(self, guild_id: int, user_id: int) -> list[Drop]:
+        """Drops the fan wants reminders for without being on their waitlist."""
+        return await self.waitlists.reminder_only(guild_id, user_id)
+
+    async def toggle_reminder(
+        self, guild_id: int, drop_id: int, user_id: int, offsets: Sequence[timedelta]
+    ) -> ReminderToggle:
+        """Flip the fan's reminder opt-in for this drop (``offsets``: when reminders go out
+        before opening). Turning it on when none of them is still to come is refused."""
         drop = await self.get(guild_id, drop_id)
+        on_waitlist = await self.waitlists.is_waitlisted(drop.id, user_id)
         if await self.waitlists.remove_reminder(drop.id, user_id):
-            return drop, False
+            return ReminderToggle(drop, False, on_waitlist)
         if not drop.is_open:
             raise UserError(f"**{drop.name}** is {drop.status}; there is nothing to remind.")
+        if not reminders_to_come(drop, offsets, utcnow()):
+            raise UserError(nothing_to_remind(drop))
         await self.waitlists.add_reminder(drop.id, guild_id, user_id, utcnow())
         self.events.reminder_opted_in(user_id)
-        return drop, True
+        return ReminderToggle(drop, True, on_waitlist)
 
     async def export(self, guild_id: int, drop_id: int) -> tuple[Drop, list[WaitlistRow]]:
         drop = await self.get(guild_id, drop_id)

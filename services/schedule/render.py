@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from services.localtime import discord_timestamp
-from services.text import fit_lines, plural
+from services.text import duration_text, fit_lines
 from storage.drops import Drop
 from storage.reminders import Delivery
 from storage.schedule import ScheduledSend
@@ -27,14 +27,6 @@ def announcement_link(drop: Drop) -> str:
     if drop.channel_id and drop.message_id:
         return f"https://discord.com/channels/{drop.guild_id}/{drop.channel_id}/{drop.message_id}"
     return ""
-
-
-def duration_text(seconds: int) -> str:
-    """The offset in its largest whole unit: "1 day", "90 minutes", "2 seconds"."""
-    for unit, word in ((86_400, "day"), (3_600, "hour"), (60, "minute")):
-        if seconds and seconds % unit == 0:
-            return plural(seconds // unit, word)
-    return plural(seconds, "second")
 
 
 def announcement(send: ScheduledSend) -> str:

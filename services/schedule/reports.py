@@ -9,6 +9,7 @@ from services.drops.service import DropService
 from services.guild_settings import GuildSettingsService
 from services.schedule import render
 from services.schedule.outbox import Outbox, SendFailed
+from services.text import duration_text
 from storage.schedule import ScheduledSend
 from storage.states import SendKind
 
@@ -24,10 +25,10 @@ async def describe(row: ScheduledSend, drops: DropService) -> str:
     drop = await drops.get_any(row.drop_id) if row.drop_id is not None else None
     name = f"**{drop.name}**" if drop else "a deleted drop"
     if row.kind == SendKind.COUNTDOWN:
-        return f"the {render.duration_text(row.offset_seconds)} countdown post of {name}"
+        return f"the {duration_text(row.offset_seconds)} countdown post of {name}"
     if row.kind == SendKind.OPENING:
         return f"the opening post of {name}"
-    when = "opening" if row.offset_seconds == 0 else render.duration_text(row.offset_seconds)
+    when = "opening" if row.offset_seconds == 0 else duration_text(row.offset_seconds)
     return f"the {when} reminder DMs of {name}"
 
 
