@@ -119,7 +119,7 @@ async def run(
         )
         ok = report(joins, floor[0], new_answers, database, n, requests, edits, prefill + again)
         label = f"re-clicks answered 'already' with their place: {again_right}/{again}"
-        return print_checks({label: again_right == again}) and ok
+        return (print_checks({label: again_right == again}) if again else True) and ok
 
 
 def place_in(text: str) -> int:
