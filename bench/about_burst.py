@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import tempfile
 from collections.abc import Awaitable, Sequence
@@ -18,12 +19,13 @@ from pathlib import Path
 from bench import targets
 from bench.bot_process import dropbell_process
 from bench.floor import floor_figures, measure, ping_bot_process, print_checks, print_comparison
+from bench.profile import profiled
 from sandbox import InteractionResult, Sandbox, seed_demo_world
 
 WARM_UP = 300
 
 
-async def run(n: int, concurrency: int) -> bool:
+async def run(n: int, concurrency: int, profile: bool = False) -> bool:
     with tempfile.TemporaryDirectory(prefix="dropbell-bench-") as folder:
         async with Sandbox() as sb:
             seed = seed_demo_world(sb, fans=5)
@@ -31,14 +33,18 @@ async def run(n: int, concurrency: int) -> bool:
                 await floor_figures(sb, WARM_UP, concurrency)
                 floor = await floor_figures(sb, n, concurrency)
             database = Path(folder) / "bench.db"
-            async with dropbell_process(sb, database, seed.guild.id, log=Path(folder) / "bot.log"):
+            log = Path(folder) / "bot.log"
+            async with dropbell_process(sb, database, seed.guild.id, log=log) as process:
                 fan = seed.fans[0]
 
                 def about(i: int) -> Awaitable[InteractionResult]:
                     return sb.slash(fan, "dropbell about", timeout=30)
 
                 await measure(about, WARM_UP, concurrency)
-                answers = await measure(about, n, concurrency)
+                async with contextlib.AsyncExitStack() as stack:
+                    if profile:
+                        await stack.enter_async_context(profiled(process.pid, "about_burst"))
+                    answers = await measure(about, n, concurrency)
     print(f"about_burst: {n:,} /dropbell about, {concurrency} in flight, bot in its own process")
     print_comparison("about (dropbell)", [answers], [floor])
     ratio = answers.per_second / floor.per_second if floor.per_second else 0.0
@@ -56,8 +62,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=3000, help="commands (3,000)")
     parser.add_argument("--concurrency", type=int, default=32, help="in flight (32)")
+    parser.add_argument("--profile", action="store_true", help="py-spy into bench/profiles/")
     args = parser.parse_args(argv)
-    sys.exit(0 if asyncio.run(run(args.n, args.concurrency)) else 1)
+    sys.exit(0 if asyncio.run(run(args.n, args.concurrency, args.profile)) else 1)
 
 
 if __name__ == "__main__":
