@@ -223,7 +223,8 @@ async def test_duplicate_open_name_refused(
             drop_options("NIGHT MOTH TEE", channel=community.drops),
         )
     ).wait_final()
-    assert "already has an open drop called" in answer.content
+    # The refusal names the existing drop as it is spelled, not as typed.
+    assert "already has an open drop called **Night Moth Tee**" in answer.content
     assert count_rows(database_path, "drops") == 1
 
 

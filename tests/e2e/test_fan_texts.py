@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sandbox import Sandbox
-from tests.harness import Community, create_drop, drop_id_of, drop_options, wait_for
+from tests.harness import Community, create_drop, drop_id_of, wait_for
 
 
 def berlin_in(minutes: int) -> str:
@@ -109,23 +109,13 @@ async def test_edit_zone_states_the_new_instant_and_live_time_is_refused(
     assert (await bot.services.drops.get_any(drop_id)).starts_at == drop.starts_at
 
 
-async def test_setup_without_options_shows_settings_and_duplicate_names_the_drop(
+async def test_setup_without_options_shows_the_settings(
     sandbox: Sandbox, community: Community, bot
 ) -> None:
     await sandbox.slash(community.manager, "dropbell setup", {"announce_channel": community.drops})
     shown = await sandbox.slash(community.manager, "dropbell setup")
     assert shown.content.startswith("Current settings. Announce channel: <#")
     assert f"<#{community.drops.id}>" in shown.content
-
-    await create_drop(sandbox, community)
-    duplicate = await (
-        await sandbox.slash(
-            community.manager,
-            "drop create",
-            drop_options("NIGHT MOTH TEE", channel=community.drops),
-        )
-    ).wait_final()
-    assert "an open drop called **Night Moth Tee**" in duplicate.content
 
 
 async def test_announce_list_shows_drop_rows_in_the_drops_zone_without_ids(
