@@ -158,6 +158,12 @@ class ShopifyShop(_Section):
     shop_domain: str = Field(description="The shop's myshopify.com domain.")
     admin_token: SecretStr = Field(description="Admin API access token (secret).")
     webhook_secret: SecretStr = Field(description="The app secret used to sign webhooks.")
+    api_version: str = Field(default="2025-10", description="Admin API version, e.g. 2025-10.")
+    api_base: str | None = Field(
+        default=None,
+        description="Admin API base URL (default: https://<shop_domain>); point it elsewhere "
+        "for a compatible server such as the sandbox shop.",
+    )
 
 
 class StripeShop(_Section):
@@ -167,15 +173,32 @@ class StripeShop(_Section):
     success_url: str = Field(
         default="https://example.com/thanks", description="Where Checkout sends a buyer after."
     )
+    cancel_url: str = Field(
+        default="https://example.com/", description="Where Checkout sends a buyer who leaves."
+    )
+    api_base: str | None = Field(
+        default=None,
+        description="Stripe API base URL (default: Stripe's); point it elsewhere for a "
+        "compatible server such as the sandbox shop.",
+    )
 
 
 class SandboxShop(_Section):
     kind: Literal["sandbox"]
-    base_url: str = Field(
-        default="http://127.0.0.1:0", description="URL of the bundled sandbox shop."
+    api_base: str = Field(
+        default="http://127.0.0.1:8766", description="URL of the bundled sandbox shop."
     )
     webhook_secret: SecretStr = Field(
         default=SecretStr("sandbox-secret"), description="Secret the sandbox shop signs with."
+    )
+
+
+class DropsSettings(_Section):
+    hold_minutes: float = Field(
+        default=15,
+        gt=0,
+        le=24 * 60,
+        description="How long a claimed purchase link holds its unit before it returns to stock.",
     )
 
 
@@ -196,6 +219,9 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings, description="The bot's HTTP listener.")
     scheduler: SchedulerSettings = Field(
         default_factory=SchedulerSettings, description="Scheduled posts and countdowns."
+    )
+    drops: DropsSettings = Field(
+        default_factory=DropsSettings, description="Drop day: claims and holds."
     )
     shops: dict[str, ShopSettings] = Field(
         default_factory=dict, description="Connected shops by name, each with its kind."

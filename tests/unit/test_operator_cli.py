@@ -67,7 +67,7 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
         ),
         (
             {"DROPBELL_DISCORD__TOKEN": SHAPED, "DROPBELL_SHOPS__MAIN__KIND": "sandbox"},
-            "[shops.main]\nbase_url = 'http://127.0.0.1:1'\nsecret = 'x'\n",
+            "[shops.main]\napi_base = 'http://127.0.0.1:1'\nsecret = 'x'\n",
             "config: shops.main.secret is not a known setting; "
             "check its spelling against config.example.toml.",
         ),
