@@ -7,7 +7,7 @@ import importlib.util
 import logging
 import pkgutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from bot.inflight import InFlight
 from services.registry import Services
 from services.schedule.drop_plan import Offsets
 from services.schedule.service import ScheduleConfig
+from shops.base import Shop
 from storage import migrate
 from storage.engine import Database
 
@@ -92,6 +93,7 @@ class Dropbell(commands.Bot):
         extensions: list[str] | None = None,
         connector: aiohttp.BaseConnector | None = None,
         commands_only: bool = False,
+        shops: Mapping[str, Shop] | None = None,
         **options: Any,
     ) -> None:
         # Only the guilds intent: interactions carry their member, so no privileged intents
@@ -113,7 +115,12 @@ class Dropbell(commands.Bot):
         # For `dropbell sync`: the cogs are loaded for their commands' shapes, nothing starts.
         self.commands_only = commands_only
         # Plain service code, built once; the cogs are thin Discord adapters around it.
-        self.services = Services.build(database, schedule_config(settings.scheduler))
+        self.services = Services.build(
+            database,
+            schedule_config(settings.scheduler),
+            shops=shops,
+            hold=timedelta(minutes=settings.drops.hold_minutes),
+        )
         self.in_flight = InFlight()
         self.started_monotonic = time.monotonic()
 

@@ -9,3 +9,8 @@ REMINDER_DMS = Counter("dropbell_reminder_dms", "Reminder DMs by outcome", ["out
 JOIN_BATCHES = Counter("dropbell_join_batches", "Group-commit transactions of waitlist joins")
 JOINS = Counter("dropbell_joins", "Join presses answered, by outcome", ["outcome"])
 ANNOUNCEMENT_EDITS = Counter("dropbell_announcement_edits", "Edits of drop announcements")
+CLAIM_BATCHES = Counter("dropbell_claim_batches", "Group-commit transactions of claims")
+CLAIMS = Counter("dropbell_claims", "Get my link presses answered, by outcome", ["outcome"])
+WEBHOOKS = Counter(
+    "dropbell_webhooks", "Shop webhook deliveries, by shop and outcome", ["shop", "outcome"]
+)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
+from services.dropday.service import DropDay
 from services.drops.service import DropService
 from services.events import DropEvents
 from services.guild_settings import GuildSettingsService
 from services.schedule.service import ScheduleConfig, ScheduleService
+from shops.base import Shop
 from storage.engine import Database
 
 
@@ -17,9 +21,16 @@ class Services:
     guild_settings: GuildSettingsService
     drops: DropService
     schedule: ScheduleService
+    drop_day: DropDay
 
     @classmethod
-    def build(cls, database: Database, schedule: ScheduleConfig) -> Services:
+    def build(
+        cls,
+        database: Database,
+        schedule: ScheduleConfig,
+        shops: Mapping[str, Shop] | None = None,
+        hold: timedelta = timedelta(minutes=15),
+    ) -> Services:
         events = DropEvents()
         guild_settings = GuildSettingsService(database)
         drops = DropService(database, events)
@@ -28,8 +39,10 @@ class Services:
             guild_settings=guild_settings,
             drops=drops,
             schedule=ScheduleService(database, schedule, guild_settings, drops),
+            drop_day=DropDay(database, events, shops or {}, hold),
         )
 
     async def idle(self) -> None:
         """Wait for work handed in but not yet written (joins waiting for their batch)."""
         await self.drops.joins_idle()
+        await self.drop_day.claims.idle()

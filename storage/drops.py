@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +41,13 @@ class Drop(Record):
     # The line's counters (see storage/tables.py): how many wait, sequence numbers handed out.
     waitlist_size: int = 0
     waitlist_seq: int = 0
+    # Raffles: the seed stays secret until ``drawn_at``; the commitment is public from the start.
+    raffle_seed: str | None = field(default=None, repr=False)
+    raffle_commitment: str | None = None
+    drawn_at: datetime | None = None
+    claim_window: int = 0
+    claim_round: int = 0
+    opening_message_id: int | None = None
 
     def __post_init__(self) -> None:
         # Rows hold plain strings; give the services the enums.
@@ -157,3 +164,11 @@ class DropStore:
     async def delete(self, drop_id: int) -> None:
         async with self.database.write() as connection:
             await connection.execute(drops.delete().where(drops.c.id == drop_id))
+
+    async def selling(self) -> list[Drop]:
+        """Open drops that sell a product: what the link pool looks after."""
+        query = select(drops).where(
+            drops.c.status.in_(OPEN_DROP_STATUSES), drops.c.product.is_not(None)
+        )
+        async with self.database.read() as connection:
+            return [Drop.from_row(row) for row in (await connection.execute(query)).all()]

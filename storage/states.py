@@ -61,3 +61,21 @@ class DeliveryState(StrEnum):
 class Repeat(StrEnum):
     DAILY = "daily"
     WEEKLY = "weekly"
+
+
+class LinkState(StrEnum):
+    """A pooled purchase link: issuing -> ready -> taken, or discarded (never handed out)."""
+
+    ISSUING = "issuing"
+    READY = "ready"
+    TAKEN = "taken"
+    DISCARDED = "discarded"
+
+
+class ClaimState(StrEnum):
+    """A fan's claim: held -> paid (-> refunded), or held -> expired (-> paid if stock allows)."""
+
+    HELD = "held"
+    EXPIRED = "expired"
+    PAID = "paid"
+    REFUNDED = "refunded"

@@ -98,6 +98,15 @@ drops = Table(
     # many wait now, and how many join sequence numbers were handed out.
     Column("waitlist_size", Integer, nullable=False, server_default="0"),
     Column("waitlist_seq", Integer, nullable=False, server_default="0"),
+    # Raffles (0005): the secret seed (published at the draw), its sha256 (shown from the
+    # start), when it was drawn, and how many places in draw order may claim so far.
+    Column("raffle_seed", String(64), nullable=True),
+    Column("raffle_commitment", String(64), nullable=True),
+    Column("drawn_at", UTCDateTime(), nullable=True),
+    Column("claim_window", Integer, nullable=False, server_default="0"),
+    Column("claim_round", Integer, nullable=False, server_default="0"),
+    # The opening post carrying Get my link, kept fresh with the real remaining stock.
+    Column("opening_message_id", BigInteger, nullable=True),
     Column("created_by", BigInteger, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
@@ -117,6 +126,8 @@ waitlist_entries = Table(
     # 1, 2, 3 … in join order within the drop; a fan's place is this minus the departures
     # before it, so no query counts the line (0004).
     Column("seq", Integer, nullable=False, server_default="0"),
+    # A raffle's draw order (1 = first winner), set at the draw (0005).
+    Column("draw_rank", Integer, nullable=True),
     UniqueConstraint("drop_id", "user_id", name="uq_waitlist_entries_drop_user"),
     Index("ix_waitlist_entries_drop_order", "drop_id", "id"),
     Index("ix_waitlist_entries_guild_user", "guild_id", "user_id"),
@@ -207,4 +218,63 @@ dm_unreachable = Table(
     Column("user_id", BigInteger, primary_key=True, autoincrement=False),
     Column("code", Integer, nullable=False),
     Column("recorded_at", UTCDateTime(), nullable=False),
+)
+
+# --- drop day (migration 0005) ----------------------------------------------------------------
+# Personal purchase links issued by a shop before they are needed (the pool), so a fan's click
+# never waits on the shop. ``link_ref`` is the shop's own id (a Checkout Session, a discount
+# code): an order comes back carrying it.
+claim_links = Table(
+    "claim_links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("drop_id", Integer, ForeignKey("drops.id", ondelete="CASCADE"), nullable=False),
+    Column("shop", String(64), nullable=False),
+    Column("claim_ref", String(80), nullable=False),
+    Column("link_ref", String(255), nullable=True),
+    Column("url", Text, nullable=True),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    # issuing -> ready -> taken, or ready -> discarded (unused at the end, or about to expire)
+    Column("state", String(12), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("claim_ref", name="uq_claim_links_claim_ref"),
+    UniqueConstraint("shop", "link_ref", name="uq_claim_links_shop_link_ref"),
+    Index("ix_claim_links_drop_state", "drop_id", "state", "id"),
+)
+
+# One claim per fan per drop: the unique key makes a second press return the first claim.
+claims = Table(
+    "claims",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("drop_id", Integer, ForeignKey("drops.id", ondelete="CASCADE"), nullable=False),
+    Column("guild_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("display_name", String(100), nullable=False),
+    Column("link_id", Integer, ForeignKey("claim_links.id"), nullable=False),
+    # held -> paid (-> refunded), or held -> expired (-> paid, if a unit was still free)
+    Column("state", String(12), nullable=False),
+    Column("claimed_at", UTCDateTime(), nullable=False),
+    Column("hold_until", UTCDateTime(), nullable=False),
+    # The shop link still has to be ended after the hold (expire_link): done off the hot path.
+    Column("link_ended", Integer, nullable=False, server_default="0"),
+    Column("order_ref", String(255), nullable=True),
+    Column("paid_at", UTCDateTime(), nullable=True),
+    Column("refunded_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("drop_id", "user_id", name="uq_claims_drop_user"),
+    Index("ix_claims_state_hold", "state", "hold_until"),
+    Index("ix_claims_guild_user", "guild_id", "user_id"),
+)
+
+# Every verified webhook delivery, once: a retried delivery finds its row and changes nothing.
+shop_events = Table(
+    "shop_events",
+    metadata,
+    Column("shop", String(64), primary_key=True),
+    Column("event_id", String(255), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    # what dropbell did with it: paid, late-paid, late-unpaid, refunded, expired, restocked,
+    # unmatched, ignored
+    Column("outcome", String(16), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
 )

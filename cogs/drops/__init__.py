@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cogs.drops.buttons import DYNAMIC_ITEMS
+from cogs.drops.claim import answers_of
 from cogs.drops.manage import DropCommands
 from cogs.drops.refresher import AnnouncementRefresher
 from cogs.drops.waitlist import Waitlist
@@ -18,6 +19,8 @@ async def setup(bot: Dropbell) -> None:
     bot.add_dynamic_items(*DYNAMIC_ITEMS)
     await bot.add_cog(DropCommands(bot, refresher))
     await bot.add_cog(Waitlist())
+    # A paid order updates the fan's claim answer while its interaction lives.
+    bot.services.drop_day.orders.listeners.append(answers_of(bot))
 
 
 async def teardown(bot: Dropbell) -> None:

@@ -9,12 +9,12 @@ from typing import Any
 import discord
 
 from bot.ui import view_of
-from cogs.drops.buttons import JoinButton, RemindButton
+from cogs.drops.buttons import ClaimButton, JoinButton, RemindButton
 from services.drops.rules import ALLOCATIONS
 from services.localtime import discord_timestamp, format_local
 from services.text import plural
 from storage.drops import Drop
-from storage.states import DropStatus
+from storage.states import Allocation, DropStatus
 
 log = logging.getLogger("dropbell.drops")
 
@@ -56,6 +56,12 @@ def render_embed(drop: Drop, waitlist_count: int, *, with_image: bool = True) ->
     embed.add_field(name="Stock", value=stock, inline=True)
     embed.add_field(name="Waitlist", value=f"{waitlist_count:,} waiting", inline=True)
     embed.add_field(name="How links are given", value=ALLOCATIONS[drop.allocation], inline=False)
+    if drop.allocation == Allocation.RAFFLE and drop.raffle_commitment:
+        # Commit-reveal: the seed's hash from the start, the seed itself once drawn.
+        fair = f"commitment: `{drop.raffle_commitment}`"
+        if drop.drawn_at is not None and drop.raffle_seed:
+            fair += f"\nseed: `{drop.raffle_seed}`"
+        embed.add_field(name="Raffle", value=fair, inline=False)
     # No "Early access" field: early_access_minutes is stored, but collectors get no head start
     # until collector tiers exist, and the post must not promise one before then.
     requirements = requirements_text(drop)
@@ -77,8 +83,16 @@ def fingerprint(embed: discord.Embed, view: discord.ui.View) -> str:
 
 
 def render_view(drop: Drop) -> discord.ui.View:
-    buttons = (JoinButton(drop_id=drop.id), RemindButton(drop_id=drop.id))
+    buttons: list[Any] = [JoinButton(drop_id=drop.id), RemindButton(drop_id=drop.id)]
+    if drop.status == DropStatus.LIVE and drop.product:
+        # Drop day: the announcement carries Get my link too (the opening post has it first).
+        buttons.insert(0, ClaimButton(drop_id=drop.id))
     return view_of(*buttons, disabled=not drop.is_open)
+
+
+def claim_view(drop: Drop) -> discord.ui.View:
+    """The opening post's one button."""
+    return view_of(ClaimButton(drop_id=drop.id), disabled=drop.status != DropStatus.LIVE)
 
 
 async def post_announcement(

@@ -8,7 +8,7 @@ from typing import Any
 import discord
 
 from bot.ui import PersistentButton
-from cogs.drops import waitlist
+from cogs.drops import claim, waitlist
 
 
 class JoinButton(PersistentButton, custom_id="dropbell:join:{drop_id}"):
@@ -26,4 +26,12 @@ class RemindButton(PersistentButton, custom_id="dropbell:remind:{drop_id}"):
         await waitlist.answer_reminder_toggle(interaction, self.number("drop_id"))
 
 
-DYNAMIC_ITEMS = (JoinButton, RemindButton)
+class ClaimButton(PersistentButton, custom_id="dropbell:claim:{drop_id}"):
+    label = "Get my link"
+    style = discord.ButtonStyle.primary
+
+    async def handle(self, interaction: discord.Interaction[Any]) -> None:
+        await claim.answer_claim(interaction, self.number("drop_id"))
+
+
+DYNAMIC_ITEMS = (JoinButton, RemindButton, ClaimButton)

@@ -9,6 +9,8 @@ from typing import Any
 import discord
 from discord.ext import commands
 
+from bot.ui import view_of
+from cogs.drops.buttons import ClaimButton
 from cogs.schedule.buttons import stop_reminders_view
 from services.schedule.outbox import CLOSED_DMS, OPENING_DMS_TOO_FAST, SendFailed, Unreachable
 
@@ -29,7 +31,14 @@ class DiscordOutbox:
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
 
-    async def post(self, channel_id: int, content: str, *, ping_role_id: int | None = None) -> int:
+    async def post(
+        self,
+        channel_id: int,
+        content: str,
+        *,
+        ping_role_id: int | None = None,
+        claim_drop_id: int | None = None,
+    ) -> int:
         channel = self.bot.get_partial_messageable(channel_id)
         mentions = (
             discord.AllowedMentions(roles=[discord.Object(ping_role_id)])
@@ -37,7 +46,11 @@ class DiscordOutbox:
             else discord.AllowedMentions.none()
         )
         try:
-            message = await channel.send(content, allowed_mentions=mentions)
+            if claim_drop_id is None:
+                message = await channel.send(content, allowed_mentions=mentions)
+            else:
+                view = view_of(ClaimButton(drop_id=claim_drop_id))
+                message = await channel.send(content, allowed_mentions=mentions, view=view)
         except discord.HTTPException as error:
             raise _failure(error) from error
         except (OSError, TimeoutError) as error:

@@ -19,8 +19,14 @@ class Schedule(commands.Cog):
 
     async def cog_load(self) -> None:
         # Rebuilt from the table in the background: no waiting for the gateway here.
-        await self.bot.services.schedule.start(DiscordOutbox(self.bot))
+        services = self.bot.services
+        await services.schedule.start(DiscordOutbox(self.bot))
+        reports = services.schedule.reports
+        assert reports is not None
+        # Drop day's upkeep (holds, raffle rounds, the link pool) tells managers the same way.
+        services.drop_day.start(reports.tell)
 
     async def cog_unload(self) -> None:
         # Runs from bot.close() (SIGTERM): in-flight sends finish, the rest stays pending.
+        await self.bot.services.drop_day.stop()
         await self.bot.services.schedule.stop()

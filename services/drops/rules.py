@@ -17,10 +17,14 @@ from storage.states import Allocation, DropStatus
 # Only what runs today: the raffle's seed commitment and collectors' tiers are not built yet, so
 # these texts do not promise them (say them here the day they run).
 ALLOCATIONS: Mapping[Allocation, str] = {
-    Allocation.WAITLIST_ORDER: "Links go out in waitlist order: first to join, first served.",
+    Allocation.WAITLIST_ORDER: (
+        "Links go out in waitlist order: during early access, fans on the waitlist by place, "
+        "in waves; after it, anyone in the server."
+    ),
     Allocation.RAFFLE: (
-        "Links go out by raffle among the waitlist: everyone on it is in the draw, whenever "
-        "they joined."
+        "Links go out by raffle among the waitlist: everyone on it when the drop opens is in "
+        "the draw, whenever they joined; the seed's hash is below and the seed is published "
+        "at the draw, so anyone can re-run it."
     ),
     Allocation.COLLECTORS_FIRST: (
         "Collectors first, then the rest of the waitlist in order (until collector tiers are "

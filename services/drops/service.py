@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from services.drops.allocation import commitment_of, draw_order, new_seed
 from services.drops.joins import NO_SUCH_DROP, JoinBatcher
 from services.drops.rules import DropSpec, Member, validate_changes, validate_spec
 from services.drops.wording import nothing_to_remind, reminders_to_come
@@ -22,7 +23,8 @@ from services.localtime import utcnow
 from storage.drops import Drop, DropStore
 from storage.engine import Database
 from storage.joins import Joined, JoinRequest
-from storage.states import DropStatus
+from storage.raffle import RaffleStore
+from storage.states import Allocation, DropStatus
 from storage.waitlists import FanEntry, WaitlistRow, WaitlistStore
 
 
@@ -33,6 +35,14 @@ class ReminderToggle:
     on_waitlist: bool
 
 
+def raffle_seed_for(allocation: str) -> dict[str, str]:
+    """A raffle's secret seed and its public commitment, drawn when it becomes a raffle."""
+    if allocation != Allocation.RAFFLE:
+        return {}
+    seed = new_seed()
+    return {"raffle_seed": seed, "raffle_commitment": commitment_of(seed)}
+
+
 class DropService:
     def __init__(self, database: Database, events: DropEvents) -> None:
         self.database = database
@@ -40,6 +50,7 @@ class DropService:
         self.store = DropStore(database)
         self.waitlists = WaitlistStore(database)
         self._joins = JoinBatcher(database)
+        self.raffles = RaffleStore(database)
 
     # --- drops -------------------------------------------------------------------------------
     async def create(self, guild_id: int, created_by: int, spec: DropSpec) -> Drop:
@@ -50,6 +61,7 @@ class DropService:
             return await self.store.insert(
                 connection,
                 **dataclasses.asdict(spec),
+                **raffle_seed_for(spec.allocation),
                 guild_id=guild_id,
                 remaining=spec.stock,
                 status=DropStatus.SCHEDULED,
@@ -122,6 +134,8 @@ class DropService:
             if drop is None:
                 raise UserError(NO_SUCH_DROP)
             values = validate_changes(drop, changes, now)
+            if drop.raffle_seed is None:
+                values.update(raffle_seed_for(values.get("allocation", drop.allocation)))
             if "name" in values:
                 await self._check_name_free(connection, guild_id, values["name"], drop.id)
             updated = await self.store.update(connection, drop.id, **values, updated_at=now)
@@ -144,12 +158,27 @@ class DropService:
 
     async def open(self, drop_id: int) -> Drop | None:
         """scheduled -> live at opening time; None if the drop was not scheduled (any more)."""
-        live = await self.store.move_status(
-            drop_id, DropStatus.SCHEDULED, DropStatus.LIVE, utcnow()
-        )
+        now = utcnow()
+        live = await self.store.move_status(drop_id, DropStatus.SCHEDULED, DropStatus.LIVE, now)
         if live is not None:
+            if live.allocation == Allocation.RAFFLE:
+                # The draw, once: entries are ranked from the seed, which is now published.
+                live = await self.raffles.draw(live.id, draw_order, now) or live
             await self.events.drop_changed(live.id)
         return live
+
+    async def open_now(self, guild_id: int, drop_id: int) -> Drop:
+        """/drop open: the drop's opening moves to now, and the schedule posts it at once."""
+        now = utcnow()
+        async with self.database.write() as connection:
+            drop = await self.store.get_in(connection, guild_id, drop_id)
+            if drop is None:
+                raise UserError(NO_SUCH_DROP)
+            if drop.status != DropStatus.SCHEDULED:
+                raise UserError(f"**{drop.name}** is already {drop.status}.")
+            moved = await self.store.update(connection, drop.id, starts_at=now, updated_at=now)
+        await self.events.drop_changed(moved.id)
+        return moved
 
     # --- waitlists ---------------------------------------------------------------------------
     async def join(

@@ -107,6 +107,7 @@ class Sender:
     async def _post(self, row: ScheduledSend) -> None:
         drop = await self.drops.get_any(row.drop_id) if row.drop_id is not None else None
         ping_role_id: int | None = None
+        claim_drop_id: int | None = None
         if row.kind == SendKind.ANNOUNCEMENT:
             channel_id, content = row.channel_id, render.announcement(row)
             mention = ROLE_MENTION.search(row.message or "")
@@ -124,10 +125,13 @@ class Sender:
             drop = await self.drops.open(drop.id) or drop
             channel_id, content = drop.channel_id, render.opening(row, drop)
             ping_role_id = drop.ping_role_id
+            claim_drop_id = drop.id if drop.product else None
         try:
             if channel_id is None:
                 raise SendFailed("no channel", permanent=True)
-            message_id = await self.outbox.post(channel_id, content, ping_role_id=ping_role_id)
+            message_id = await self.outbox.post(
+                channel_id, content, ping_role_id=ping_role_id, claim_drop_id=claim_drop_id
+            )
         except SendFailed as error:
             await self._post_failed(row, channel_id, error)
             return

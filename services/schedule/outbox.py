@@ -32,8 +32,16 @@ class Unreachable(SendFailed):
 
 
 class Outbox(Protocol):
-    async def post(self, channel_id: int, content: str, *, ping_role_id: int | None = None) -> int:
-        """Post in a channel; returns the message id."""
+    async def post(
+        self,
+        channel_id: int,
+        content: str,
+        *,
+        ping_role_id: int | None = None,
+        claim_drop_id: int | None = None,
+    ) -> int:
+        """Post in a channel (with the drop's Get my link button if ``claim_drop_id``); returns
+        the message id."""
         ...
 
     async def find_marker(self, channel_id: int, pattern: re.Pattern[str]) -> int | None:

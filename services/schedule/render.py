@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 
+from services.drops.rules import ALLOCATIONS
 from services.localtime import discord_timestamp
 from services.text import duration_text, fit_lines
 from storage.drops import Drop
 from storage.reminders import Delivery
 from storage.schedule import ScheduledSend
+from storage.states import Allocation
 
 MAX_ANNOUNCEMENT = 1900  # Discord allows 2,000; the rest is for the marker line.
 
@@ -48,6 +50,16 @@ def countdown(send: ScheduledSend, drop: Drop) -> str:
 def opening(send: ScheduledSend, drop: Drop) -> str:
     ping = f"<@&{drop.ping_role_id}> " if drop.ping_role_id else ""
     lines = [f"{ping}🔔 **{drop.name}** is open now!"]
+    if drop.product:
+        lines.append(
+            f"**{drop.remaining:,}** of {drop.stock:,} left · {ALLOCATIONS[drop.allocation]}. "
+            "Press **Get my link** for your own purchase link."
+        )
+    if drop.allocation == Allocation.RAFFLE and drop.raffle_seed and drop.drawn_at:
+        lines.append(
+            f"Raffle drawn. seed: `{drop.raffle_seed}` (commitment: `{drop.raffle_commitment}`); "
+            "/drop show says how to re-run the draw."
+        )
     link = announcement_link(drop)
     if link:
         lines.append(f"Everything is on the announcement: {link}")

@@ -56,6 +56,10 @@ class ManagerReports:
         except SendFailed as error:
             log.warning("could not report to managers of guild %s: %s", guild_id, error)
 
+    async def tell(self, guild_id: int, text: str) -> None:
+        """A notice for this server's managers, in its announce channel."""
+        await self._report(guild_id, text)
+
     async def missed(self, guild_id: int, rows: list[ScheduledSend]) -> None:
         described = [(row, await describe(row, self.drops)) for row in rows]
         fallback = next((row.channel_id for row in rows if row.channel_id), None)

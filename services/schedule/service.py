@@ -70,6 +70,7 @@ class ScheduleService:
         self.announcements = Announcements(self.sends, self.jobs)
         self.drop_plan = DropPlan(self.sends, self.reminders, self.jobs, drops, config.offsets)
         self.sender: Sender | None = None
+        self.reports: ManagerReports | None = None
         self._boot: asyncio.Task[None] | None = None
         # The schedule follows every change of a drop (created, moved, cancelled, opened).
         drops.events.on_drop_changed(self.drop_plan.sync_drop)
@@ -81,6 +82,7 @@ class ScheduleService:
         """Start the scheduler and rebuild it from the table (in the background: no waiting
         for the gateway; posting needs only REST)."""
         reports = ManagerReports(outbox, self.guild_settings, self.drops, self.config.grace_hours)
+        self.reports = reports
         self.sender = Sender(
             sends=self.sends,
             reminders=self.reminders,

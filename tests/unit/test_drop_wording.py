@@ -85,5 +85,7 @@ def test_reminder_sentence_says_what_is_past_and_what_will_come() -> None:
 
 
 def test_allocations_promise_nothing_unbuilt() -> None:
+    # The raffle's commit-reveal is built (drop day); collector tiers are not yet.
+    assert "seed" in ALLOCATIONS[Allocation.RAFFLE].lower()
     texts = " ".join(ALLOCATIONS.values()).lower()
-    assert "hash" not in texts and "seed" not in texts and "head start" not in texts
+    assert "head start" not in texts

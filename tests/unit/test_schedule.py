@@ -88,7 +88,14 @@ class RecordingOutbox:
         self.posts: list[tuple[int, str]] = []
         self.fail_with: SendFailed | None = None
 
-    async def post(self, channel_id: int, content: str, *, ping_role_id: int | None = None) -> int:
+    async def post(
+        self,
+        channel_id: int,
+        content: str,
+        *,
+        ping_role_id: int | None = None,
+        claim_drop_id: int | None = None,
+    ) -> int:
         if self.fail_with is not None:
             raise self.fail_with
         self.posts.append((channel_id, content))

@@ -1,0 +1,97 @@
+"""Keeping purchase links ready before fans need them.
+
+A drop that sells a product gets one link per remaining unit plus a margin, issued from an hour
+before opening (a Stripe Checkout Session lives at most 24 hours, so not earlier), topped up off
+the fan's path whenever links are taken, and re-asked with the same idempotency key after a
+crash. The shop adapter paces its own requests; a shop that keeps failing is not called for a
+while (the circuit in ``shops.circuit``) and the next top-up tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Mapping
+from datetime import timedelta
+
+from services.localtime import utcnow
+from shops.base import Shop, ShopRefused, ShopUnavailable
+from storage.drops import Drop
+from storage.link_pool import LinkPoolStore, PendingLink
+
+log = logging.getLogger("dropbell.pool")
+
+LEAD = timedelta(hours=1)
+# Links that would expire during a hold starting a few minutes from now are not counted.
+SAFETY = timedelta(minutes=5)
+
+
+def split_product(product: str) -> tuple[str, str]:
+    shop, _, product_id = product.partition(":")
+    return shop, product_id
+
+
+def margin(remaining: int) -> int:
+    """Spare links beyond one per unit: a unit that comes back needs a fresh link."""
+    return max(2, math.ceil(remaining * 0.1))
+
+
+class LinkPool:
+    def __init__(self, store: LinkPoolStore, shops: Mapping[str, Shop], hold: timedelta) -> None:
+        self.store = store
+        self.shops = shops
+        self.hold = hold
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def wanted(self, drop: Drop) -> bool:
+        return (
+            drop.product is not None
+            and drop.is_open
+            and drop.remaining > 0
+            and drop.starts_at - utcnow() <= LEAD
+        )
+
+    async def top_up(self, drop: Drop) -> int:
+        """Issue what the pool lacks for this drop; how many links were added."""
+        if drop.product is None or not self.wanted(drop):
+            return 0
+        shop_name, product_id = split_product(drop.product)
+        shop = self.shops.get(shop_name)
+        if shop is None:
+            log.warning("drop %s sells from unknown shop %r", drop.id, shop_name)
+            return 0
+        lock = self._locks.setdefault(drop.id, asyncio.Lock())
+        async with lock:
+            now = utcnow()
+            retry = await self.store.issuing(drop.id)
+            have = await self.store.usable(drop.id, now + self.hold + SAFETY)
+            lacking = drop.remaining + margin(drop.remaining) - have
+            fresh = await self.store.reserve(drop.id, shop_name, max(0, lacking), now)
+            added = 0
+            for pending in [*retry, *fresh]:
+                if await self._issue(shop, product_id, pending):
+                    added += 1
+                else:
+                    break  # the shop is failing: the next top-up tries again
+            return added
+
+    async def _issue(self, shop: Shop, product_id: str, pending: PendingLink) -> bool:
+        try:
+            link = await shop.issue_link(product_id, pending.claim_ref)
+        except (ShopUnavailable, ShopRefused) as error:
+            log.warning("could not issue a link for drop %s: %s", pending.drop_id, error)
+            return False
+        await self.store.ready(pending.id, link.link_id, link.url, link.expires_at)
+        return True
+
+    async def discard(self, drop: Drop) -> None:
+        """The drop ended: its unused links are ended at the shop (best effort)."""
+        for shop_name, link_ref in await self.store.discard_unused(drop.id):
+            shop = self.shops.get(shop_name)
+            if shop is None:
+                continue
+            try:
+                await shop.expire_link(link_ref)
+            except (ShopUnavailable, ShopRefused) as error:
+                log.info("could not end unused link %s: %s", link_ref, error)

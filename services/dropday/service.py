@@ -1,0 +1,91 @@
+"""Drop day as one service: what the cogs, the web listener and the bot see of it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+
+from services.dropday.claims import ClaimService
+from services.dropday.keeper import Keeper
+from services.dropday.orders import Orders
+from services.dropday.pool import LinkPool
+from services.events import DropEvents
+from shops.base import Shop
+from storage.claims import Claim
+from storage.drops import DropStore
+from storage.engine import Database
+from storage.holds import ClaimCounts, HoldStore
+from storage.link_pool import LinkPoolStore
+from storage.orders import Applied, OrderStore
+from storage.raffle import RaffleStore
+
+Notify = Callable[[int, str], Awaitable[None]]
+
+
+class DropDay:
+    def __init__(
+        self,
+        database: Database,
+        events: DropEvents,
+        shops: Mapping[str, Shop],
+        hold: timedelta,
+    ) -> None:
+        self.events = events
+        self.shops = shops
+        self.hold = hold
+        self.holds = HoldStore(database)
+        self.raffles = RaffleStore(database)
+        self.drops = DropStore(database)
+        self.pool = LinkPool(LinkPoolStore(database), shops, hold)
+        self.keeper = Keeper(
+            drops=self.drops,
+            holds=self.holds,
+            raffles=self.raffles,
+            pool=self.pool,
+            shops=shops,
+            hold=hold,
+            stock_changed=self.stock_changed,
+        )
+        self.claims = ClaimService(database, hold, self.stock_changed)
+        self.orders = Orders(OrderStore(database), shops, self.stock_changed)
+        self.orders.late_payment = self._late_payment
+        self._notify: Notify | None = None
+        events.on_drop_changed(self._drop_changed)
+
+    def stock_changed(self, drop_id: int) -> None:
+        # The announcement and the opening post show the real remaining stock.
+        self.events.waitlist_changed(drop_id)
+        self.keeper.poke()
+
+    async def _drop_changed(self, drop_id: int) -> None:
+        self.keeper.poke()
+
+    def start(self, notify: Notify) -> None:
+        self._notify = notify
+        self.keeper.start()
+
+    async def stop(self) -> None:
+        await self.keeper.stop()
+        await self.claims.idle()
+
+    async def _late_payment(self, applied: Applied) -> None:
+        if self._notify is None or applied.drop_id is None:
+            return
+        drop = await self.drops.get_any(applied.drop_id)
+        if drop is None:
+            return
+        await self._notify(
+            drop.guild_id,
+            f"A payment for **{drop.name}** arrived after its hold ended, and no unit was free "
+            f"any more (order {applied.order_ref}, <@{applied.user_id}>). Please refund it in "
+            "your shop; it is not counted as sold.",
+        )
+
+    async def counts(self, drop_id: int) -> ClaimCounts:
+        return await self.holds.counts(drop_id)
+
+    async def claims_of(self, drop_id: int) -> list[Claim]:
+        return await self.holds.claims_of(drop_id)
+
+    async def claim_of(self, drop_id: int, user_id: int) -> Claim | None:
+        return await self.holds.claim_of(drop_id, user_id)

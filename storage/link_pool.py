@@ -1,0 +1,107 @@
+"""The pool of purchase links issued ahead of need, so a fan's click never waits on the shop.
+
+A link row is written (``issuing``, with its ``claim_ref``) before the shop is asked: the
+``claim_ref`` is the shop call's idempotency key, so a crash between the call and the answer is
+repaired by asking again with the same key, never by a second link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from storage.engine import Database
+from storage.states import LinkState
+from storage.tables import claim_links
+
+
+@dataclass(frozen=True)
+class PendingLink:
+    id: int
+    drop_id: int
+    shop: str
+    claim_ref: str
+
+
+class LinkPoolStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def usable(self, drop_id: int, needed_until: datetime) -> int:
+        """Ready links that outlive a hold starting now, plus those being issued."""
+        query = select(func.count()).where(
+            claim_links.c.drop_id == drop_id,
+            (
+                (claim_links.c.state == LinkState.READY)
+                & (claim_links.c.expires_at.is_(None) | (claim_links.c.expires_at > needed_until))
+            )
+            | (claim_links.c.state == LinkState.ISSUING),
+        )
+        async with self.database.read() as connection:
+            return int((await connection.execute(query)).scalar_one())
+
+    async def reserve(
+        self, drop_id: int, shop: str, count: int, now: datetime
+    ) -> list[PendingLink]:
+        """Write ``count`` rows to issue; their claim_ref is ``dropbell-<drop>-<row id>``."""
+        reserved: list[PendingLink] = []
+        async with self.database.write() as connection:
+            for _ in range(count):
+                row_id = (
+                    await connection.execute(
+                        claim_links.insert()
+                        .values(
+                            drop_id=drop_id,
+                            shop=shop,
+                            claim_ref=f"pending-{drop_id}-{now.timestamp()}-{len(reserved)}",
+                            state=LinkState.ISSUING,
+                            created_at=now,
+                        )
+                        .returning(claim_links.c.id)
+                    )
+                ).scalar_one()
+                claim_ref = f"dropbell-{drop_id}-{row_id}"
+                await connection.execute(
+                    claim_links.update()
+                    .where(claim_links.c.id == row_id)
+                    .values(claim_ref=claim_ref)
+                )
+                reserved.append(PendingLink(row_id, drop_id, shop, claim_ref))
+        return reserved
+
+    async def issuing(self, drop_id: int) -> list[PendingLink]:
+        """Rows whose shop call never came back (a crash): asked again with the same key."""
+        query = select(claim_links).where(
+            claim_links.c.drop_id == drop_id, claim_links.c.state == LinkState.ISSUING
+        )
+        async with self.database.read() as connection:
+            rows = (await connection.execute(query)).all()
+        return [PendingLink(row.id, row.drop_id, row.shop, row.claim_ref) for row in rows]
+
+    async def ready(
+        self, link_id: int, link_ref: str, url: str, expires_at: datetime | None
+    ) -> None:
+        async with self.database.write() as connection:
+            await connection.execute(
+                claim_links.update()
+                .where(claim_links.c.id == link_id)
+                .values(link_ref=link_ref, url=url, expires_at=expires_at, state=LinkState.READY)
+            )
+
+    async def discard_unused(self, drop_id: int) -> list[tuple[str, str]]:
+        """Mark the drop's unused links discarded: (shop, link_ref) of each, to end at the shop."""
+        async with self.database.write() as connection:
+            rows = (
+                await connection.execute(
+                    claim_links.update()
+                    .where(
+                        claim_links.c.drop_id == drop_id,
+                        claim_links.c.state.in_((LinkState.READY, LinkState.ISSUING)),
+                    )
+                    .values(state=LinkState.DISCARDED)
+                    .returning(claim_links.c.shop, claim_links.c.link_ref)
+                )
+            ).all()
+        return [(row.shop, row.link_ref) for row in rows if row.link_ref]

@@ -1,0 +1,190 @@
+"""Orders coming back from the shops: each verified delivery applied once, in one transaction.
+
+The delivery's row in ``shop_events`` and its effect on the claim commit together, so a shop
+retrying the same delivery (they do, for hours) finds the row and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, Row, select
+
+from storage.drops import Drop
+from storage.engine import Database
+from storage.states import ClaimState
+from storage.tables import claim_links, claims, drops, shop_events
+
+
+class Outcome(StrEnum):
+    PAID = "paid"
+    LATE_PAID = "late-paid"  # paid after the hold ended, and a unit was still free
+    LATE_UNPAID = "late-unpaid"  # paid after the hold ended, no unit free: refund it
+    REFUNDED = "refunded"
+    EXPIRED = "expired"
+    RESTOCKED = "restocked"
+    UNMATCHED = "unmatched"  # no claim of ours carries this link
+    IGNORED = "ignored"
+    REPEAT = "repeat"  # this delivery was applied before
+
+
+@dataclass(frozen=True)
+class Applied:
+    outcome: Outcome
+    claim_id: int | None = None
+    drop_id: int | None = None
+    user_id: int | None = None
+    order_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """One verified shop event, as storage needs it (services translate the shop's)."""
+
+    shop: str
+    event_id: str
+    kind: str  # paid | expired | refunded | restocked | ignored
+    link_ref: str | None
+    claim_ref: str | None
+    order_ref: str | None
+
+
+class OrderStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def apply(self, facts: OrderFacts, now: datetime) -> Applied:
+        return await self.database.run_write(lambda connection: _apply(connection, facts, now))
+
+    async def record_only(self, facts: OrderFacts, outcome: Outcome, now: datetime) -> bool:
+        """Remember a delivery handled elsewhere (restocks); False if it was seen before."""
+
+        def work(connection: Connection) -> bool:
+            return _remember(connection, facts, outcome, now)
+
+        return await self.database.run_write(work)
+
+    async def restock(self, product: str, available: int, now: datetime) -> list[Drop]:
+        """Open drops selling ``product`` get units back up to ``available``; the drops that
+        gained any (as after the change)."""
+
+        def work(connection: Connection) -> list[Drop]:
+            gained: list[Drop] = []
+            rows = connection.execute(
+                select(drops).where(
+                    drops.c.product == product, drops.c.status.in_(("scheduled", "live"))
+                )
+            ).all()
+            for row in rows:
+                extra = available - row.remaining
+                if extra <= 0:
+                    continue
+                updated = connection.execute(
+                    drops.update()
+                    .where(drops.c.id == row.id)
+                    .values(
+                        stock=drops.c.stock + extra,
+                        remaining=drops.c.remaining + extra,
+                        updated_at=now,
+                    )
+                    .returning(*drops.c)
+                ).one()
+                gained.append(Drop.from_row(updated))
+            return gained
+
+        return await self.database.run_write(work)
+
+
+def _seen(connection: Connection, facts: OrderFacts) -> bool:
+    query = select(shop_events.c.event_id).where(
+        shop_events.c.shop == facts.shop, shop_events.c.event_id == facts.event_id
+    )
+    return connection.execute(query).first() is not None
+
+
+def _remember(connection: Connection, facts: OrderFacts, outcome: Outcome, now: datetime) -> bool:
+    if _seen(connection, facts):
+        return False
+    connection.execute(
+        shop_events.insert().values(
+            shop=facts.shop,
+            event_id=facts.event_id,
+            kind=facts.kind,
+            outcome=outcome,
+            received_at=now,
+        )
+    )
+    return True
+
+
+def _find_claim(connection: Connection, facts: OrderFacts) -> Row[Any] | None:
+    """The claim the order came through: by the link's own id first, then the claim_ref."""
+    query = select(claims).join(claim_links, claim_links.c.id == claims.c.link_id)
+    if facts.link_ref:
+        row = connection.execute(
+            query.where(claim_links.c.shop == facts.shop, claim_links.c.link_ref == facts.link_ref)
+        ).first()
+        if row is not None:
+            return row
+    if facts.claim_ref:
+        return connection.execute(query.where(claim_links.c.claim_ref == facts.claim_ref)).first()
+    return None
+
+
+def _apply(connection: Connection, facts: OrderFacts, now: datetime) -> Applied:
+    if _seen(connection, facts):
+        return Applied(Outcome.REPEAT)
+    outcome, applied = _effect(connection, facts, now)
+    _remember(connection, facts, outcome, now)
+    return applied
+
+
+def _effect(connection: Connection, facts: OrderFacts, now: datetime) -> tuple[Outcome, Applied]:
+    if facts.kind not in ("paid", "expired", "refunded"):
+        return Outcome.IGNORED, Applied(Outcome.IGNORED)
+    claim = _find_claim(connection, facts)
+    if claim is None:
+        return Outcome.UNMATCHED, Applied(Outcome.UNMATCHED, order_ref=facts.order_ref)
+    claim_id, drop_id, user_id, state = claim.id, claim.drop_id, claim.user_id, claim.state
+    order_ref = facts.order_ref or claim.order_ref
+
+    def done(outcome: Outcome) -> tuple[Outcome, Applied]:
+        return outcome, Applied(outcome, claim_id, drop_id, user_id, order_ref)
+
+    def set_claim(**values: object) -> None:
+        connection.execute(claims.update().where(claims.c.id == claim_id).values(**values))
+
+    if facts.kind == "paid":
+        if state == ClaimState.HELD:
+            set_claim(state=ClaimState.PAID, order_ref=order_ref, paid_at=now)
+            return done(Outcome.PAID)
+        if state == ClaimState.EXPIRED:
+            # The hold ended unpaid and its unit went back: it counts only if still free.
+            took = connection.execute(
+                drops.update()
+                .where(drops.c.id == drop_id, drops.c.remaining > 0)
+                .values(remaining=drops.c.remaining - 1)
+                .returning(drops.c.id)
+            ).first()
+            if took is not None:
+                set_claim(state=ClaimState.PAID, order_ref=order_ref, paid_at=now)
+                return done(Outcome.LATE_PAID)
+            set_claim(order_ref=order_ref)
+            return done(Outcome.LATE_UNPAID)
+        return done(Outcome.IGNORED)  # already paid or refunded
+    if facts.kind == "refunded":
+        if state == ClaimState.PAID:
+            set_claim(state=ClaimState.REFUNDED, refunded_at=now)
+            return done(Outcome.REFUNDED)
+        return done(Outcome.IGNORED)
+    # expired at the shop (Stripe ends a session itself, or we ended it)
+    if state == ClaimState.HELD:
+        set_claim(state=ClaimState.EXPIRED, link_ended=1)
+        connection.execute(
+            drops.update().where(drops.c.id == drop_id).values(remaining=drops.c.remaining + 1)
+        )
+        return done(Outcome.EXPIRED)
+    return done(Outcome.IGNORED)
