@@ -28,6 +28,7 @@ async def dropbell_process(
         "DROPBELL_DISCORD__GATEWAY_URL": sb.gateway_url,
         "DROPBELL_DISCORD__DEV_GUILD_ID": str(guild_id),
         "DROPBELL_DATABASE__URL": f"sqlite+aiosqlite:///{database}",
+        "DROPBELL_WEB__PORT": "0",
     }
     out = log.open("ab") if log is not None else None
     identifies = sb.stats["identifies"]

@@ -122,6 +122,7 @@ class Dropbell(commands.Bot):
             hold=timedelta(minutes=settings.drops.hold_minutes),
         )
         self.in_flight = InFlight()
+        self.web_port: int | None = None  # set once the web listener is up
         self.started_monotonic = time.monotonic()
 
     @property

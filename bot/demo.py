@@ -56,6 +56,7 @@ async def _script(sb: Sandbox, database: Path, fan_count: int, out: Printer) -> 
                 "dev_guild_id": seed.guild.id,
             },
             "database": {"url": f"sqlite+aiosqlite:///{database}"},
+            "web": {"port": 0},
             # A drop's countdown compressed into seconds, by configuration: posts 4 s and
             # 2 s before opening, reminder DMs 3 s before and at opening.
             "scheduler": {

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +17,8 @@ import httpx
 from bot.bot import Dropbell
 from bot.config import Settings
 from bot.endpoints import point_discord_at
+from bot.web import WebListener
+from shops.base import Shop
 from storage.engine import Database
 
 log = logging.getLogger("dropbell.runner")
@@ -29,9 +31,13 @@ async def built_bot(
     *,
     connector: aiohttp.BaseConnector | None = None,
     extensions: list[str] | None = None,
+    shops: Mapping[str, Shop] | None = None,
     **bot_options: Any,
 ) -> AsyncIterator[Dropbell]:
-    """The bot with its resources; everything is closed again on the way out."""
+    """The bot with its resources, and its web listener; everything is closed on the way out.
+
+    ``shops`` replaces the shops of the settings (tests and the demo hand in their own).
+    """
     restore = None
     if not settings.discord.is_discord:
         restore = point_discord_at(settings.discord.api_base, settings.discord.gateway_url)
@@ -45,10 +51,24 @@ async def built_bot(
                 http_client=http_client,
                 connector=connector,
                 extensions=extensions,
+                shops=shops,
                 **bot_options,
             ) as bot,
         ):
-            yield bot
+            if bot.commands_only:
+                yield bot
+                return
+            web = WebListener(
+                bot.services,
+                settings.web.host,
+                settings.web.port,
+                health={"database": database.kind},
+            )
+            bot.web_port = await web.start()
+            try:
+                yield bot
+            finally:
+                await web.stop()
     finally:
         if restore is not None:
             restore()

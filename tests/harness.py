@@ -78,6 +78,8 @@ def settings_for(
                 "dev_guild_id": dev_guild_id,
             },
             "database": {"url": f"sqlite+aiosqlite:///{database_path}"},
+            # A free port per bot: tests run several bots, and the web listener starts with each.
+            "web": {"port": 0},
             "scheduler": scheduler,
         }
     )
