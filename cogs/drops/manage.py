@@ -14,7 +14,7 @@ from bot.ui import ManagerCog, guild_id_of, services_of
 from cogs._options import timezone_autocomplete
 from cogs.drops import server_event
 from cogs.drops.announcement import post_announcement, render_embed
-from cogs.drops.export import waitlist_csv
+from cogs.drops.export import drop_csv
 from cogs.drops.options import (
     Days,
     Description,
@@ -30,8 +30,11 @@ from cogs.drops.options import (
 )
 from cogs.drops.refresher import AnnouncementRefresher
 from services import localtime
+from services.dropday.export import export_rows
+from services.drops.allocation import allocation_steps
 from services.drops.rules import DropSpec
 from services.text import fit_lines, plural
+from storage.drops import Drop
 from storage.states import DropStatus
 
 if TYPE_CHECKING:
@@ -56,6 +59,16 @@ async def read_image(image: discord.Attachment) -> discord.File:
             f"I couldn't read {image.filename} ({error.text or error.status}); attach it again."
         ) from error
     return discord.File(io.BytesIO(data), filename=f"drop.{extension}")
+
+
+def raffle_text(drop: Drop) -> str:
+    lines = [f"commitment: `{drop.raffle_commitment}`"]
+    if drop.drawn_at is not None:
+        lines.append(f"seed: `{drop.raffle_seed}`")
+        lines.append(f"entries: {drop.waitlist_size:,} · winners so far: {drop.claim_window:,}")
+    else:
+        lines.append(f"entries so far: {drop.waitlist_size:,} · the seed is published at the draw")
+    return "\n".join([*lines, *allocation_steps(drop)])
 
 
 class DropCommands(ManagerCog, group_name="drop", group_description="Manage drops"):
@@ -273,18 +286,42 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
             )
             embed.add_field(name="Announcement", value=link, inline=False)
         embed.add_field(name="Product", value=found.product or "not set", inline=True)
+        if found.product:
+            counts = await services_of(interaction).drop_day.counts(found.id)
+            embed.add_field(
+                name="Claims",
+                value=f"{counts.claimed:,} claimed · {counts.paid:,} paid · {counts.held:,} held "
+                f"· {counts.expired:,} expired · {counts.refunded:,} refunded · "
+                f"{found.remaining:,} remaining",
+                inline=False,
+            )
+        if found.allocation == "raffle":
+            embed.add_field(name="Raffle", value=raffle_text(found), inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
-    @app_commands.command(name="export", description="The waitlist as a CSV file")
+    @app_commands.command(name="export", description="The waitlist and its claims as CSV")
     @app_commands.describe(drop="The drop to export")
     @app_commands.autocomplete(drop=drop_autocomplete)
     async def export(self, interaction: discord.Interaction[Dropbell], drop: str) -> None:
         found = await resolve_drop(interaction, drop)
-        _, rows = await services_of(interaction).drops.export(found.guild_id, found.id)
+        services = services_of(interaction)
+        _, line = await services.drops.export(found.guild_id, found.id)
+        rows = export_rows(line, await services.drop_day.claims_of(found.id))
         await interaction.response.send_message(
-            f"The waitlist for **{found.name}**: {plural(len(rows), 'fan')}.",
-            file=discord.File(
-                io.BytesIO(waitlist_csv(rows)), filename=f"waitlist-drop-{found.id}.csv"
-            ),
+            f"The waitlist for **{found.name}**: {plural(len(line), 'fan')}.",
+            file=discord.File(io.BytesIO(drop_csv(rows)), filename=f"drop-{found.id}.csv"),
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="open", description="Open a drop now")
+    @app_commands.describe(drop="The drop to open now")
+    @app_commands.autocomplete(drop=drop_autocomplete)
+    async def open_now(self, interaction: discord.Interaction[Dropbell], drop: DropChoice) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await resolve_drop(interaction, drop)
+        await services_of(interaction).drops.open_now(found.guild_id, found.id)
+        await interaction.followup.send(
+            f"**{found.name}** opens now: the opening post follows in a moment"
+            + (" with **Get my link**." if found.product else "."),
             ephemeral=True,
         )
