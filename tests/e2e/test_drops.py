@@ -345,10 +345,17 @@ async def test_export_csv_has_header_and_rows(sandbox: Sandbox, community: Commu
     [(filename, data, _)] = answer.attachments
     assert filename.endswith(".csv")
     rows = list(csv.reader(io.StringIO(data.decode())))
-    assert rows[0] == (
-        "place,user_id,display_name,joined_at_utc,reminder_opt_in,"
-        "claim_status,claimed_at_utc,order_ref,paid_at_utc"
-    ).split(",")
+    assert rows[0] == [
+        "place",
+        "user_id",
+        "display_name",
+        "joined_at_utc",
+        "reminder_opt_in",
+        "claim_status",
+        "claimed_at_utc",
+        "order_ref",
+        "paid_at_utc",
+    ]
     assert [row[0] for row in rows[1:]] == ["1", "2", "3"]
     assert [row[5:] for row in rows[1:]] == [["", "", "", ""]] * 3  # nobody claimed yet
     assert [int(row[1]) for row in rows[1:]] == [fan.id for fan in community.fans[:3]]
