@@ -158,12 +158,15 @@ class StripeShop:
         signature = next((v for k, v in headers.items() if k.lower() == "stripe-signature"), None)
         if not signature:
             raise WebhookRejected(401, "The delivery has no Stripe-Signature header.")
-        text, event = "", None
         try:
             text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            # Stripe signs (and the SDK checks) text; bytes that are not UTF-8 are no event.
+            raise WebhookRejected(400, "The body is not a Stripe event in JSON.") from None
+        try:
             event = json.loads(text)
         except ValueError:
-            pass
+            event = None
         if not isinstance(event, dict) or event.get("object") != "event":
             # The signature is checked first, so a forger learns nothing from the answer.
             self._verify(text, signature, only=True)
