@@ -17,6 +17,7 @@ import httpx
 from bot.bot import Dropbell
 from bot.config import Settings
 from bot.endpoints import point_discord_at
+from bot.shop_connections import connect_shops
 from bot.web import WebListener
 from shops.base import Shop
 from storage.engine import Database
@@ -39,6 +40,12 @@ async def built_bot(
     ``shops`` replaces the shops of the settings (tests and the demo hand in their own).
     """
     restore = None
+    if shops is None:
+        # Shops are connected before the bot exists; a circuit that opens tells managers
+        # through the bot's services, looked up when it happens.
+        shops = connect_shops(
+            settings, on_open=lambda name, reason: bot.services.drop_day.shop_down(name, reason)
+        )
     if not settings.discord.is_discord:
         restore = point_discord_at(settings.discord.api_base, settings.discord.gateway_url)
     try:
@@ -70,6 +77,8 @@ async def built_bot(
             finally:
                 await web.stop()
     finally:
+        for shop in shops.values():
+            await shop.aclose()
         if restore is not None:
             restore()
 

@@ -26,6 +26,7 @@ from cogs.drops.options import (
     WallClock,
     ZoneName,
     drop_autocomplete,
+    product_autocomplete,
     resolve_drop,
 )
 from cogs.drops.refresher import AnnouncementRefresher
@@ -93,13 +94,13 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
         channel="Where to announce it (default: the announce channel from /dropbell setup)",
         ping_role="A role to mention once in the announcement",
         allocation="How purchase links are handed out at opening",
-        early_access_minutes="Head start for collectors, in minutes",
+        early_access_minutes="Minutes when only waitlisted fans (and collectors) may claim",
         product="The shop product or variant",
         required_role="Only members with this role may join",
         min_account_age_days="Minimum Discord account age to join",
         min_member_days="Minimum days in this server to join",
     )
-    @app_commands.autocomplete(timezone=timezone_autocomplete)
+    @app_commands.autocomplete(timezone=timezone_autocomplete, product=product_autocomplete)
     async def create(
         self,
         interaction: discord.Interaction[Dropbell],
@@ -123,6 +124,8 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
         # may queue behind a burst of joins.
         await interaction.response.defer(ephemeral=True, thinking=True)
         target = await self._announce_channel(interaction, channel)
+        if product is not None:
+            await services_of(interaction).drop_day.products.check(product)
         picture = await read_image(image) if image is not None else None
         spec = DropSpec(
             name=name,

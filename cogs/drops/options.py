@@ -47,6 +47,14 @@ async def drop_autocomplete(
     return choices
 
 
+async def product_autocomplete(
+    interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[str]]:
+    """Every connected shop's products by name, price and stock; the value is ``shop:id``."""
+    found = await services_of(interaction).drop_day.products.choices(current)
+    return [app_commands.Choice(name=choice.label, value=choice.value) for choice in found]
+
+
 async def resolve_drop(interaction: discord.Interaction[Any], typed: str) -> Drop:
     """The drop a ``drop`` option names, in the server the command came from."""
     return await services_of(interaction).drops.resolve(guild_id_of(interaction), typed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ from services.dropday.claims import ClaimService
 from services.dropday.keeper import Keeper
 from services.dropday.orders import Orders
 from services.dropday.pool import LinkPool
+from services.dropday.products import Products
 from services.events import DropEvents
 from shops.base import Shop
 from storage.claims import Claim
@@ -49,7 +51,9 @@ class DropDay:
         self.claims = ClaimService(database, hold, self.stock_changed)
         self.orders = Orders(OrderStore(database), shops, self.stock_changed)
         self.orders.late_payment = self._late_payment
+        self.products = Products(shops)
         self._notify: Notify | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         events.on_drop_changed(self._drop_changed)
 
     def stock_changed(self, drop_id: int) -> None:
@@ -67,6 +71,27 @@ class DropDay:
     async def stop(self) -> None:
         await self.keeper.stop()
         await self.claims.idle()
+
+    def shop_down(self, shop_name: str, reason: str) -> None:
+        """A shop's circuit opened: tell the managers of every server selling from it, once."""
+        task = asyncio.create_task(self._tell_shop_down(shop_name, reason))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _tell_shop_down(self, shop_name: str, reason: str) -> None:
+        if self._notify is None:
+            return
+        guilds = {
+            drop.guild_id
+            for drop in await self.drops.selling()
+            if (drop.product or "").startswith(f"{shop_name}:")
+        }
+        for guild_id in guilds:
+            await self._notify(
+                guild_id,
+                f"The shop **{shop_name}** is not answering ({reason}). Fans are told to try "
+                "again; links that are ready still go out.",
+            )
 
     async def _late_payment(self, applied: Applied) -> None:
         if self._notify is None or applied.drop_id is None:
