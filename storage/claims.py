@@ -120,7 +120,7 @@ _RETURN_UNIT = (
 _NEXT_LINK = (
     select(claim_links.c.id)
     .where(
-        claim_links.c.drop_id == bindparam("drop_id"),
+        claim_links.c.drop_id == bindparam("link_drop"),
         claim_links.c.state == LinkState.READY,
         (claim_links.c.expires_at.is_(None)) | (claim_links.c.expires_at > bindparam("needed")),
     )
@@ -183,7 +183,7 @@ def _claim_one(
     taken = connection.execute(_TAKE_UNIT, {"drop_id": drop.id}).first()
     if taken is None:
         return SoldOut(drop, standing)
-    link = connection.execute(_TAKE_LINK, {"drop_id": drop.id, "needed": now + hold}).first()
+    link = connection.execute(_TAKE_LINK, {"link_drop": drop.id, "needed": now + hold}).first()
     if link is None:
         connection.execute(_RETURN_UNIT, {"drop_id": drop.id})
         return NoLinkReady(drop)

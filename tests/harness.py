@@ -66,11 +66,17 @@ def drop_id_of(announcement: Message) -> int:
 
 
 def settings_for(
-    sb: Sandbox, database_path: Path, dev_guild_id: int | None, **scheduler: Any
+    sb: Sandbox,
+    database_path: Path,
+    dev_guild_id: int | None,
+    sections: dict[str, Any] | None = None,
+    **scheduler: Any,
 ) -> Settings:
-    """Settings pointing the bot at the sandbox; ``scheduler`` overrides that section."""
+    """Settings pointing the bot at the sandbox; ``scheduler`` overrides that section and
+    ``sections`` adds others (``shops``, ``drops``)."""
     return Settings.model_validate(
-        {
+        (sections or {})
+        | {
             "discord": {
                 "token": TOKEN,
                 "api_base": sb.api_base,
