@@ -49,7 +49,7 @@ class DropDay:
             stock_changed=self.stock_changed,
         )
         self.claims = ClaimService(database, hold, self.stock_changed)
-        self.orders = Orders(OrderStore(database), shops, self.stock_changed)
+        self.orders = Orders(OrderStore(database), shops, self.stock_changed, events)
         self.orders.late_payment = self._late_payment
         self.products = Products(shops)
         self._notify: Notify | None = None
