@@ -133,6 +133,11 @@ async def test_the_circuit_opens_after_n_failures_tells_once_and_closes_after_re
         for _ in range(4):  # a refusal is an answer: it opens nothing
             with pytest.raises(ShopRefused):
                 await shop.get_product("price_nope")
+        # ... and it ends a run of failures: two, a refusal, two more stay under three.
+        for fault in ("down", "down", "refusal", "down", "down"):
+            server.catalog.faults.down = fault == "down"
+            with pytest.raises(ShopRefused if fault == "refusal" else ShopUnavailable):
+                await shop.get_product("price_nope")
         assert not shop.is_open and len(told) == 1
     finally:
         await shop.aclose()
