@@ -79,6 +79,17 @@ async def test_expiring_through_the_api_sends_an_expired_event(
     assert listener.events[-1].link_id == other.link_id
 
 
+async def test_a_replayed_delivery_reads_as_the_same_event(
+    server: ShopServer, sandbox_shop: SandboxShop, listener: Listener
+) -> None:
+    link = await sandbox_shop.issue_link(TEE, "dropbell-6-1")
+    delivery = await server.stripe.complete(link.link_id)
+    again = await server.stripe.send(delivery)  # Stripe retries with the same event id
+    assert again.statuses == [200, 200]
+    first, repeat = listener.events
+    assert repeat == first  # the event id is what the listener de-duplicates on
+
+
 async def test_bad_signatures_and_stale_or_replayed_deliveries_get_401(
     server: ShopServer, sandbox_shop: SandboxShop
 ) -> None:
