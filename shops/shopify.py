@@ -1,24 +1,20 @@
 """Shopify through the Admin GraphQL API (httpx): variants, one discount code per link, webhooks.
 
-Decisions, so the services and the README can rely on them:
-- A product id is the variant's numeric id ("44012345678"); a ``gid://shopify/ProductVariant/…``
-  GID is accepted wherever an id is taken.
-- A link is a cart permalink carrying a discount code of its own and the claim as a cart
-  attribute; ``link_id`` is the code. The code is ``DB-<claim_ref>-<10 base32 characters of an
-  HMAC of claim_ref under the webhook secret>``: the same claim_ref always gives the same code (so
-  a repeated or retried create is the same link), and nobody without the secret can guess a code.
-- One ``discountCodeBasicCreate`` per code rather than ``discountRedeemCodeBulkAdd``: a basic code
-  has its own ``usageLimit: 1`` and can be deleted alone, and the create answers synchronously;
-  bulk-added codes share their parent's usage limit, are created asynchronously (to be polled),
-  and are deleted by another asynchronous job. ``issue_links`` creates many concurrently, paced
-  by the cost bucket.
-- Expiring deletes the code; issuing the same claim_ref again re-creates the very same code.
-- Restocks: an ``inventory_levels/update`` names an inventory item, not a variant, and carries one
-  location's ``available``. Only inventory items this adapter has seen on a variant it listed or
-  fetched are mapped (``get_product`` on the drop's product is enough); others are IGNORED.
-- ``refunds/create`` is REFUNDED (by order id only: Shopify's refund carries no code or
-  attributes). ``orders/cancelled`` is IGNORED: a paid order cancelled with a refund also sends
-  ``refunds/create``.
+Decisions the services and the README rely on:
+- Product id: the variant's number ("44012345678"); a ``gid://shopify/ProductVariant/…`` works too.
+- A link is a cart permalink with a discount code of its own (``link_id``) and the claim as a cart
+  attribute. Code: ``DB-<claim_ref>-<10 base32 chars of HMAC(webhook secret, claim_ref)>``: one
+  claim_ref always gives one code (a repeated or retried create is the same link, Shopify's TAKEN
+  included), and nobody without the secret can guess another fan's code.
+- One ``discountCodeBasicCreate`` per code, not ``discountRedeemCodeBulkAdd``: a basic code has its
+  own ``usageLimit: 1``, is deleted alone and is confirmed synchronously; bulk-added codes share
+  one usage limit, are created (and deleted) by asynchronous jobs to poll. ``issue_links`` runs
+  creates concurrently, paced by the cost bucket. Expiring deletes the code; issuing the same
+  claim_ref again re-creates the very same code and URL.
+- ``inventory_levels/update`` names an inventory item and one location's ``available``: RESTOCKED
+  only for items seen on a variant this adapter listed or fetched (``get_product`` on the drop's
+  product is enough), else IGNORED. ``refunds/create`` is REFUNDED by order id (a refund carries
+  no code or attributes); ``orders/cancelled`` is IGNORED (a refunded cancel sends a refund too).
 """
 
 from __future__ import annotations
@@ -31,7 +27,7 @@ import json
 import re
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -45,6 +41,7 @@ VARIANT_GID = "gid://shopify/ProductVariant/"
 CLAIM_ATTRIBUTE = "dropbell_claim"
 CODE_PREFIX = "DB-"
 MAX_THROTTLED_RETRIES = 30
+THROTTLED = "throttled"
 _VARIANT_FIELDS = "id title price inventoryQuantity inventoryItem { id } product { title }"
 LIST_VARIANTS = f"""query DropbellVariants($first: Int!, $query: String) {{
   productVariants(first: $first, query: $query) {{ nodes {{ {_VARIANT_FIELDS} }} }}
@@ -56,16 +53,12 @@ GET_VARIANT = f"""query DropbellVariant($id: ID!) {{
 }}"""
 CREATE_CODE = """mutation DropbellCreateCode($basicCodeDiscount: DiscountCodeBasicInput!) {
   discountCodeBasicCreate(basicCodeDiscount: $basicCodeDiscount) {
-    codeDiscountNode { id }
-    userErrors { field code message }
-  }
-}"""
-FIND_CODE = """query DropbellFindCode($code: String!) {
-  codeDiscountNodeByCode(code: $code) { id }
-}"""
+    codeDiscountNode { id } userErrors { field code message } } }"""
+FIND_CODE = (
+    """query DropbellFindCode($code: String!) { codeDiscountNodeByCode(code: $code) { id } }"""
+)
 DELETE_CODE = """mutation DropbellDeleteCode($id: ID!) {
-  discountCodeDelete(id: $id) { deletedCodeDiscountId userErrors { field code message } }
-}"""
+  discountCodeDelete(id: $id) { deletedCodeDiscountId userErrors { field code message } } }"""
 ZERO_DECIMAL_CURRENCIES = {"jpy", "krw", "vnd", "clp", "isk", "huf", "twd", "ugx"}
 
 
@@ -79,25 +72,18 @@ class _CostBucket:
         self.updated_at = time.monotonic()
         self._lock = asyncio.Lock()
 
-    def observe(self, status: Any) -> None:
+    def observe(self, status: Any) -> None:  # extensions.cost.throttleStatus
+        keys = ("maximumAvailable", "currentlyAvailable", "restoreRate")
         try:
-            maximum = float(status["maximumAvailable"])
-            available = float(status["currentlyAvailable"])
-            restore_rate = float(status["restoreRate"])
+            self.maximum, self.available, self.restore_rate = (float(status[k]) for k in keys)
         except (TypeError, KeyError, ValueError):
-            return
-        self.maximum, self.available, self.restore_rate = maximum, available, restore_rate
+            return  # no (usable) cost data in this answer: keep the last picture
         self.updated_at = time.monotonic()
 
     def _projected(self) -> float:
         assert self.maximum is not None
         elapsed = time.monotonic() - self.updated_at
         return min(self.maximum, self.available + elapsed * self.restore_rate)
-
-    def seconds_until(self, cost: float) -> float:
-        if self.maximum is None or self.restore_rate <= 0:
-            return 0.0
-        return max(0.0, (min(cost, self.maximum) - self._projected()) / self.restore_rate)
 
     async def reserve(self, cost: float | None) -> None:
         """Wait until ``cost`` points are free, then count them as spent until Shopify says.
@@ -107,10 +93,10 @@ class _CostBucket:
         if cost is None or self.maximum is None:
             return  # nothing known yet: the first answer tells us
         async with self._lock:
-            wait = self.seconds_until(cost)
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self.available = self._projected() - min(cost, self.maximum)
+            cost = min(cost, self.maximum)
+            if self.restore_rate > 0 and self._projected() < cost:
+                await asyncio.sleep((cost - self._projected()) / self.restore_rate)
+            self.available = self._projected() - cost
             self.updated_at = time.monotonic()
 
 
@@ -155,36 +141,32 @@ class ShopifyShop:
     async def list_products(self, query: str = "") -> list[Product]:
         variables = {"first": 25, "query": query or None}
         data = await self._graphql("DropbellVariants", LIST_VARIANTS, variables)
-        currency = _currency(data)
-        nodes = ((data.get("productVariants") or {}).get("nodes")) or []
-        products = [self._product(node, currency) for node in nodes]
-        # Shopify's search matches words; the interface promises "name contains".
+        products = self._products(data, (data.get("productVariants") or {}).get("nodes"))
+        # Shopify's search matches words (and SKUs...); the interface promises "name contains".
         return [p for p in products if query.lower() in p.name.lower()][:25]
 
     async def get_product(self, product_id: str) -> Product:
         variables = {"id": VARIANT_GID + self._variant_number(product_id)}
         data = await self._graphql("DropbellVariant", GET_VARIANT, variables)
-        node = data.get("productVariant")
-        if not node:
-            raise ShopRefused(f"Shopify shop {self.name!r} has no variant {product_id!r}.")
-        return self._product(node, _currency(data))
+        for product in self._products(data, [data.get("productVariant")]):
+            return product
+        raise ShopRefused(f"Shopify shop {self.name!r} has no variant {product_id!r}.")
 
-    def _product(self, node: dict[str, Any], currency: str | None) -> Product:
-        variant_id = str(node["id"]).removeprefix(VARIANT_GID)
-        item_id = str((node.get("inventoryItem") or {}).get("id") or "").rsplit("/", 1)[-1]
-        if item_id:
-            self._variant_of_item[item_id] = variant_id
-        title = (node.get("product") or {}).get("title") or ""
-        variant_title = node.get("title") or ""
-        name = title if variant_title in ("", "Default Title") else f"{title} - {variant_title}"
-        stock = node.get("inventoryQuantity")
-        return Product(
-            id=variant_id,
-            name=name or variant_id,
-            price_cents=_minor_units(node.get("price"), currency),
-            currency=currency,
-            stock=stock if isinstance(stock, int) else None,
-        )
+    def _products(self, data: dict[str, Any], nodes: Any) -> list[Product]:
+        currency = str((data.get("shop") or {}).get("currencyCode") or "").lower() or None
+        products = []
+        for node in [n for n in nodes or [] if isinstance(n, dict) and n.get("id")]:
+            variant_id = str(node["id"]).removeprefix(VARIANT_GID)
+            item = str((node.get("inventoryItem") or {}).get("id") or "").rsplit("/", 1)[-1]
+            if item:  # remembered so an inventory_levels/update can name its variant
+                self._variant_of_item[item] = variant_id
+            title, variant = (node.get("product") or {}).get("title"), node.get("title")
+            name = title if variant in (None, "", "Default Title") else f"{title} - {variant}"
+            stock = node.get("inventoryQuantity")
+            price_cents = _minor_units(node.get("price"), currency)
+            stock = stock if isinstance(stock, int) else None
+            products.append(Product(variant_id, name or variant_id, price_cents, currency, stock))
+        return products
 
     def _variant_number(self, product_id: str) -> str:
         number = product_id.strip().removeprefix(VARIANT_GID)
@@ -236,12 +218,8 @@ class ShopifyShop:
         return IssuedLink(code, self.permalink(variant_id, code, claim_ref), expires_at=None)
 
     async def issue_links(self, product_id: str, claim_refs: Sequence[str]) -> list[IssuedLink]:
-        """Many links at once (the link pool), in the order of ``claim_refs``.
-
-        Creates run concurrently (``link_concurrency``), paced by the cost bucket. If one fails,
-        the others still finish and the first failure is raised: calling again with the same
-        claim_refs is safe, since the created ones come back as they are.
-        """
+        """Links for the pool, in order; on a failure the rest finish and the first is raised
+        (calling again is safe: created ones come back as they are)."""
         results = await asyncio.gather(
             *(self.issue_link(product_id, ref) for ref in claim_refs), return_exceptions=True
         )
@@ -268,68 +246,26 @@ class ShopifyShop:
 
     # ----- the GraphQL call: cost-based throttling, retries, one-sentence failures -----
 
-    async def _graphql(
-        self, operation: str, query: str, variables: dict[str, Any]
-    ) -> dict[str, Any]:
-        failures = 0
-        throttled = 0
+    async def _graphql(self, operation: str, query: str, variables: Any) -> dict[str, Any]:
+        payload = {"query": query, "variables": variables, "operationName": operation}
+        failures = throttled = 0
         while True:
             await self._bucket.reserve(self._requested_cost.get(operation))
-            wait: float | None = None
-            try:
-                response = await self._client.post(
-                    self._endpoint,
-                    json={"query": query, "variables": variables, "operationName": operation},
-                )
-            except httpx.TimeoutException:
-                problem = "did not answer in time"
-            except httpx.TransportError:
-                problem = "could not be reached"
-            else:
-                status = response.status_code
-                if status in (401, 403):
-                    raise ShopRefused(
-                        f"Shopify shop {self.name!r} refused the admin token (HTTP {status}); "
-                        "check admin_token and the app's access scopes."
+            outcome = await self._post(operation, payload)
+            if isinstance(outcome, dict):
+                return outcome
+            problem, wait = outcome
+            if problem == THROTTLED:
+                throttled += 1
+                self.throttled_answers += 1
+                if throttled > MAX_THROTTLED_RETRIES:
+                    raise ShopUnavailable(
+                        f"Shopify shop {self.name!r} kept throttling {operation}; "
+                        "try again in a minute."
                     )
-                if status == 429:
-                    problem = "kept answering 429 (rate limited)"
-                    wait = _retry_after(response.headers.get("Retry-After"))
-                elif status >= 500:
-                    problem = f"kept failing (HTTP {status})"
-                elif status >= 400:
-                    raise ShopRefused(
-                        f"Shopify shop {self.name!r} answered HTTP {status}; "
-                        "check shop_domain, api_base and api_version."
-                    )
-                else:
-                    body = _json_object(response.content)
-                    if body is None:
-                        problem = "answered with something other than GraphQL JSON"
-                    else:
-                        cost = (body.get("extensions") or {}).get("cost") or {}
-                        self._bucket.observe(cost.get("throttleStatus"))
-                        requested = cost.get("requestedQueryCost")
-                        if isinstance(requested, int | float):
-                            self._requested_cost[operation] = float(requested)
-                        errors = body.get("errors")
-                        if not errors:
-                            return body.get("data") or {}
-                        if not _is_throttled(errors):
-                            raise ShopRefused(
-                                f"Shopify shop {self.name!r} rejected {operation}: "
-                                f"{_message(errors)}."
-                            )
-                        throttled += 1
-                        self.throttled_answers += 1
-                        if throttled > MAX_THROTTLED_RETRIES:
-                            raise ShopUnavailable(
-                                f"Shopify shop {self.name!r} kept throttling {operation}; "
-                                "try again in a minute."
-                            )
-                        if self._bucket.maximum is None:  # no cost data: back off blindly
-                            await asyncio.sleep(self._backoff)
-                        continue  # reserve() waits exactly until the requested cost is back
+                if self._bucket.maximum is None:  # no cost data came back: back off blindly
+                    await asyncio.sleep(self._backoff)
+                continue  # reserve() now waits exactly until the requested cost is back
             failures += 1
             if failures >= self._max_attempts:
                 raise ShopUnavailable(
@@ -337,6 +273,45 @@ class ShopifyShop:
                     "check the shop's status and try again shortly."
                 )
             await asyncio.sleep(wait if wait is not None else self._backoff * 2 ** (failures - 1))
+
+    async def _post(
+        self, operation: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | tuple[str, float | None]:
+        """Shopify's ``data``, or why to try again (and after how long, if Shopify said)."""
+        try:
+            response = await self._client.post(self._endpoint, json=payload)
+        except httpx.TimeoutException:
+            return "did not answer in time", None
+        except httpx.TransportError:
+            return "could not be reached", None
+        status = response.status_code
+        if status == 429:
+            return "kept answering 429", _retry_after(response.headers.get("Retry-After"))
+        if status >= 500:
+            return f"kept failing (HTTP {status})", None
+        if status in (401, 403):
+            raise ShopRefused(
+                f"Shopify shop {self.name!r} refused the admin token (HTTP {status}); "
+                "check admin_token and the app's access scopes."
+            )
+        if status >= 400:
+            raise ShopRefused(
+                f"Shopify shop {self.name!r} answered HTTP {status}; "
+                "check shop_domain, api_base and api_version."
+            )
+        body = _json_object(response.content)
+        if body is None:
+            return "answered with something other than GraphQL JSON", None
+        cost = (body.get("extensions") or {}).get("cost") or {}
+        self._bucket.observe(cost.get("throttleStatus"))
+        if isinstance(cost.get("requestedQueryCost"), int | float):
+            self._requested_cost[operation] = float(cost["requestedQueryCost"])
+        errors = body.get("errors")
+        if not errors:
+            return body.get("data") or {}
+        if _is_throttled(errors):
+            return THROTTLED, None
+        raise ShopRefused(f"Shopify shop {self.name!r} rejected {operation}: {_message(errors)}.")
 
     # ----- webhooks -----
 
@@ -360,9 +335,12 @@ class ShopifyShop:
             order_ref = _id(payload.get("id"))
             if order_ref is None:
                 raise Rejected(400, "The orders/paid body has no order id.")
+            # A buyer may add a shop-wide code too; codes are case-insensitive, ours upper case.
+            code = _first_text(payload.get("discount_codes"), "code", _is_ours)
+            claim = _first_text(payload.get("note_attributes"), "value", _is_claim)
             return ShopEvent(
-                event_id, EventKind.PAID, link_id=_our_code(payload.get("discount_codes")),
-                claim_ref=_claim_attribute(payload.get("note_attributes")),
+                event_id, EventKind.PAID, link_id=code.upper() if code else None,
+                claim_ref=claim,
                 order_ref=order_ref, occurred_at=when or _timestamp(payload.get("processed_at")),
             )  # fmt: skip
         if topic == "refunds/create":
@@ -396,12 +374,10 @@ def _json_object(raw: bytes) -> dict[str, Any] | None:
 
 
 def _is_throttled(errors: Any) -> bool:
-    if not isinstance(errors, list):
-        return False
-    return any(
-        isinstance(e, dict) and (e.get("extensions") or {}).get("code") == "THROTTLED"
-        for e in errors
-    )
+    entries = errors if isinstance(errors, list) else []
+    return "THROTTLED" in [
+        (e.get("extensions") or {}).get("code") for e in entries if isinstance(e, dict)
+    ]
 
 
 def _message(error: Any) -> str:
@@ -419,11 +395,6 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def _currency(data: dict[str, Any]) -> str | None:
-    code = (data.get("shop") or {}).get("currencyCode")
-    return code.lower() if isinstance(code, str) else None
-
-
 def _minor_units(price: Any, currency: str | None) -> int | None:
     try:
         amount = Decimal(str(price))
@@ -434,33 +405,25 @@ def _minor_units(price: Any, currency: str | None) -> int | None:
 
 def _id(value: Any) -> str | None:
     """An order/item id as text: Shopify sends numbers; a GID's last part also works."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip().rsplit("/", 1)[-1] or None
-    return None
+    return (value.strip().rsplit("/", 1)[-1] or None) if isinstance(value, str) else None
 
 
-def _our_code(discount_codes: Any) -> str | None:
-    """The first of the order's codes that dropbell issued (a buyer may add a shop-wide one)."""
-    if not isinstance(discount_codes, list):
-        return None
-    for entry in discount_codes:
-        code = entry.get("code") if isinstance(entry, dict) else None
-        if isinstance(code, str) and code.strip().upper().startswith(CODE_PREFIX):
-            return code.strip().upper()  # Shopify codes are case-insensitive; ours are upper
-    return None
+def _is_ours(entry: dict[str, Any]) -> bool:
+    return str(entry.get("code")).strip().upper().startswith(CODE_PREFIX)
 
 
-def _claim_attribute(note_attributes: Any) -> str | None:
-    if not isinstance(note_attributes, list):
-        return None
-    for entry in note_attributes:
-        if isinstance(entry, dict) and entry.get("name") == CLAIM_ATTRIBUTE:
-            value = entry.get("value")
-            return value.strip() or None if isinstance(value, str) else None
+def _is_claim(entry: dict[str, Any]) -> bool:
+    return entry.get("name") == CLAIM_ATTRIBUTE
+
+
+def _first_text(entries: Any, key: str, wanted: Callable[[dict[str, Any]], bool]) -> str | None:
+    """The first non-blank ``key`` among the objects of a list that are ``wanted`` (untrusted)."""
+    for entry in entries if isinstance(entries, list) else []:
+        value = entry.get(key) if isinstance(entry, dict) and wanted(entry) else None
+        if isinstance(value, str) and value.strip():
+            return value.strip()
     return None
 
 

@@ -37,13 +37,8 @@ INVENTORY_ITEM_GID = "gid://shopify/InventoryItem/"
 DISCOUNT_GID = "gid://shopify/DiscountCodeNode/"
 # Shopify gives mutations a flat cost of 10; objects cost 1, connections 2 plus their page size.
 MUTATION_COST = 10
-ROOT_FIELDS = (
-    "productVariants",
-    "productVariant",
-    "discountCodeBasicCreate",
-    "codeDiscountNodeByCode",
-    "discountCodeDelete",
-)
+ROOT_FIELDS = "productVariants productVariant discountCodeBasicCreate codeDiscountNodeByCode"
+ROOT_FIELDS += " discountCodeDelete"
 
 
 @dataclass
@@ -62,8 +57,6 @@ class SandboxOrder:
     variant_id: str
     code: str | None
     claim_ref: str | None
-    price_cents: int
-    currency: str
     refunded: bool = False
 
 
@@ -160,7 +153,7 @@ class ShopifyApi:
             variables = payload.get("variables") or {}
         except (ValueError, KeyError, TypeError):
             return web.json_response({"errors": [{"message": "Bad JSON body"}]}, status=400)
-        root = next((f for f in ROOT_FIELDS if re.search(rf"\b{f}\s*\(", query)), None)
+        root = next((f for f in ROOT_FIELDS.split() if re.search(rf"\b{f}\s*\(", query)), None)
         if root is None:
             return web.json_response(
                 {"errors": [{"message": "sandbox: unsupported operation"}]}, status=200
@@ -269,13 +262,11 @@ class ShopifyApi:
     def _op_discountCodeDelete(self, variables: dict[str, Any], _: int) -> tuple[Any, int]:
         node_id = variables.get("id")
         code = next((c for c, d in self.discounts.items() if d.node_id == node_id), None)
-        if code is None:
-            error = {"field": ["id"], "code": "INVALID", "message": "Discount does not exist"}
-            return {
-                "discountCodeDelete": {"deletedCodeDiscountId": None, "userErrors": [error]}
-            }, 10
-        del self.discounts[code]
-        return {"discountCodeDelete": {"deletedCodeDiscountId": node_id, "userErrors": []}}, 10
+        error = {"field": ["id"], "code": "INVALID", "message": "Discount does not exist"}
+        if code is not None:
+            del self.discounts[code]
+        payload = {"deletedCodeDiscountId": node_id if code else None}
+        return {"discountCodeDelete": {**payload, "userErrors": [] if code else [error]}}, 10
 
     # ----- the "fan": orders, refunds and restocks, as signed webhook deliveries -----
 
@@ -338,58 +329,37 @@ class ShopifyApi:
         product.stock -= 1
         if discount is not None:
             discount.used += 1
-        order = SandboxOrder(
-            id=5_000_000_000 + self.catalog.next_id(),
-            variant_id=product.id,
-            code=discount.code if discount else None,
-            claim_ref=claim_ref,
-            price_cents=product.price_cents,
-            currency=product.currency.upper(),
-        )
+        code = discount.code if discount else None
+        order = SandboxOrder(5_000_000_000 + self.catalog.next_id(), product.id, code, claim_ref)
         self.orders[order.id] = order
-        return self.sign(_json(self._order_payload(order, product)), "orders/paid")
-
-    def _order_payload(self, order: SandboxOrder, product: CatalogProduct) -> dict[str, Any]:
-        price = f"{order.price_cents / 100:.2f}"
-        attributes = (
-            [{"name": "dropbell_claim", "value": order.claim_ref}] if order.claim_ref else []
-        )
-        return {
+        price = f"{product.price_cents / 100:.2f}"
+        line = {"variant_id": int(product.id), "title": product.name, "quantity": 1}
+        payload = {
             "id": order.id,
             "admin_graphql_api_id": f"gid://shopify/Order/{order.id}",
-            "name": f"#{order.id % 100_000}",
             "created_at": _now_iso(),
             "processed_at": _now_iso(),
             "financial_status": "paid",
-            "currency": order.currency,
+            "currency": product.currency.upper(),
             "total_price": price,
-            "discount_codes": (
-                [{"code": order.code, "amount": "0.00", "type": "percentage"}] if order.code else []
-            ),
-            "note_attributes": attributes,
-            "line_items": [
-                {
-                    "variant_id": int(product.id),
-                    "title": product.name,
-                    "quantity": 1,
-                    "price": price,
-                },
-            ],
+            "discount_codes": [{"code": code, "amount": "0.00", "type": "percentage"}]
+            if code
+            else [],
+            "note_attributes": [{"name": "dropbell_claim", "value": claim_ref}]
+            if claim_ref
+            else [],
+            "line_items": [{**line, "price": price}],
         }
+        return self.sign(_json(payload), "orders/paid")
 
     def refund_delivery(self, order_id: int) -> Delivery:
         """The shop refunds an order in full: ``refunds/create``, unsent."""
         order = self.orders[order_id]
         order.refunded = True
-        payload = {
-            "id": 9_000_000_000 + self.catalog.next_id(),
-            "order_id": order.id,
-            "created_at": _now_iso(),
-            "note": "dropbell sandbox refund",
-            "refund_line_items": [
-                {"quantity": 1, "line_item": {"variant_id": int(order.variant_id)}}
-            ],
-        }
+        line = {"quantity": 1, "line_item": {"variant_id": int(order.variant_id)}}
+        refund_id = 9_000_000_000 + self.catalog.next_id()
+        payload = {"id": refund_id, "order_id": order.id, "created_at": _now_iso()}
+        payload["refund_line_items"] = [line]
         return self.sign(_json(payload), "refunds/create")
 
     def restock_delivery(self, variant_id: str, quantity: int) -> Delivery:
@@ -418,25 +388,21 @@ class ShopifyApi:
         ):
             return resp.status
 
-    async def complete(self, code: str) -> Delivery:
-        delivery = self.paid_delivery(code)
+    async def sent(self, delivery: Delivery) -> Delivery:
         await self.send(delivery)
         return delivery
+
+    async def complete(self, code: str) -> Delivery:
+        return await self.sent(self.paid_delivery(code))
 
     async def checkout(self, url: str) -> Delivery:
-        delivery = self.checkout_delivery(url)
-        await self.send(delivery)
-        return delivery
+        return await self.sent(self.checkout_delivery(url))
 
     async def refund(self, order_id: int) -> Delivery:
-        delivery = self.refund_delivery(order_id)
-        await self.send(delivery)
-        return delivery
+        return await self.sent(self.refund_delivery(order_id))
 
     async def restock(self, variant_id: str, quantity: int) -> Delivery:
-        delivery = self.restock_delivery(variant_id, quantity)
-        await self.send(delivery)
-        return delivery
+        return await self.sent(self.restock_delivery(variant_id, quantity))
 
 
 def _claim_ref(title: str) -> str | None:
