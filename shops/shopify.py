@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -40,17 +41,13 @@ from .base import WebhookRejected as Rejected
 VARIANT_GID = "gid://shopify/ProductVariant/"
 CLAIM_ATTRIBUTE = "dropbell_claim"
 CODE_PREFIX = "DB-"
-MAX_THROTTLED_RETRIES = 30
-THROTTLED = "throttled"
+MAX_HELD_BACK = 60  # THROTTLED/429 answers waited out for one call before giving up
+THROTTLED, RATE_LIMITED = "throttled", "rate limited"
 _VARIANT_FIELDS = "id title price inventoryQuantity inventoryItem { id } product { title }"
-LIST_VARIANTS = f"""query DropbellVariants($first: Int!, $query: String) {{
-  productVariants(first: $first, query: $query) {{ nodes {{ {_VARIANT_FIELDS} }} }}
-  shop {{ currencyCode }}
-}}"""
-GET_VARIANT = f"""query DropbellVariant($id: ID!) {{
-  productVariant(id: $id) {{ {_VARIANT_FIELDS} }}
-  shop {{ currencyCode }}
-}}"""
+LIST_VARIANTS = f"""query DropbellVariants($first: Int!, $query: String) {{ shop {{ currencyCode }}
+  productVariants(first: $first, query: $query) {{ nodes {{ {_VARIANT_FIELDS} }} }} }}"""
+GET_VARIANT = f"""query DropbellVariant($id: ID!) {{ shop {{ currencyCode }}
+  productVariant(id: $id) {{ {_VARIANT_FIELDS} }} }}"""
 CREATE_CODE = """mutation DropbellCreateCode($basicCodeDiscount: DiscountCodeBasicInput!) {
   discountCodeBasicCreate(basicCodeDiscount: $basicCodeDiscount) {
     codeDiscountNode { id } userErrors { field code message } } }"""
@@ -65,11 +62,10 @@ ZERO_DECIMAL_CURRENCIES = {"jpy", "krw", "vnd", "clp", "isk", "huf", "twd", "ugx
 class _CostBucket:
     """Our picture of Shopify's leaky bucket, from the last ``throttleStatus`` it sent."""
 
+    maximum: float | None = None  # None until Shopify's first answer
+    available = restore_rate = updated_at = 0.0
+
     def __init__(self) -> None:
-        self.maximum: float | None = None
-        self.available = 0.0
-        self.restore_rate = 0.0
-        self.updated_at = time.monotonic()
         self._lock = asyncio.Lock()
 
     def observe(self, status: Any) -> None:  # extensions.cost.throttleStatus
@@ -86,10 +82,8 @@ class _CostBucket:
         return min(self.maximum, self.available + elapsed * self.restore_rate)
 
     async def reserve(self, cost: float | None) -> None:
-        """Wait until ``cost`` points are free, then count them as spent until Shopify says.
-
-        The lock queues callers, so concurrent creates do not all spend the same points.
-        """
+        """Wait until ``cost`` points are free and count them spent (queued: concurrent calls
+        must not all spend the same points) until Shopify's next answer says otherwise."""
         if cost is None or self.maximum is None:
             return  # nothing known yet: the first answer tells us
         async with self._lock:
@@ -182,12 +176,6 @@ class ShopifyShop:
         slug = re.sub(r"[^A-Z0-9]+", "-", claim_ref.upper()).strip("-")[:40]
         return f"{CODE_PREFIX}{slug}-{base64.b32encode(mac.digest()).decode()[:10]}"
 
-    def permalink(self, variant_id: str, code: str, claim_ref: str) -> str:
-        params = urllib.parse.urlencode(
-            {"discount": code, f"attributes[{CLAIM_ATTRIBUTE}]": claim_ref}, safe="[]"
-        )
-        return f"https://{self.shop_domain}/cart/{variant_id}:1?{params}"
-
     async def issue_link(self, product_id: str, claim_ref: str) -> IssuedLink:
         variant_id = self._variant_number(product_id)
         code = self.code_for(claim_ref)
@@ -215,7 +203,9 @@ class ShopifyShop:
                 f"Shopify shop {self.name!r} refused to create a discount code: "
                 f"{_message(refusals[0])}."
             )
-        return IssuedLink(code, self.permalink(variant_id, code, claim_ref), expires_at=None)
+        query = {"discount": code, f"attributes[{CLAIM_ATTRIBUTE}]": claim_ref}
+        url = f"https://{self.shop_domain}/cart/{variant_id}:1?"
+        return IssuedLink(code, url + urllib.parse.urlencode(query, safe="[]"), expires_at=None)
 
     async def issue_links(self, product_id: str, claim_refs: Sequence[str]) -> list[IssuedLink]:
         """Links for the pool, in order; on a failure the rest finish and the first is raised
@@ -248,31 +238,34 @@ class ShopifyShop:
 
     async def _graphql(self, operation: str, query: str, variables: Any) -> dict[str, Any]:
         payload = {"query": query, "variables": variables, "operationName": operation}
-        failures = throttled = 0
+        failures = held_back = 0
         while True:
             await self._bucket.reserve(self._requested_cost.get(operation))
             outcome = await self._post(operation, payload)
             if isinstance(outcome, dict):
                 return outcome
             problem, wait = outcome
-            if problem == THROTTLED:
-                throttled += 1
-                self.throttled_answers += 1
-                if throttled > MAX_THROTTLED_RETRIES:
+            if problem in (THROTTLED, RATE_LIMITED):
+                # Not failures: Shopify said when to come back. Patient, but not forever.
+                held_back += 1
+                self.throttled_answers += problem == THROTTLED
+                if held_back > MAX_HELD_BACK:
                     raise ShopUnavailable(
-                        f"Shopify shop {self.name!r} kept throttling {operation}; "
+                        f"Shopify shop {self.name!r} kept rate-limiting {operation}; "
                         "try again in a minute."
                     )
-                if self._bucket.maximum is None:  # no cost data came back: back off blindly
-                    await asyncio.sleep(self._backoff)
-                continue  # reserve() now waits exactly until the requested cost is back
+                if wait is None and (problem == RATE_LIMITED or self._bucket.maximum is None):
+                    wait = self._backoff  # nothing said how long: a short pause
+                # After a THROTTLED with cost data, reserve() waits until the cost is back.
+                await asyncio.sleep(wait or 0)
+                continue
             failures += 1
             if failures >= self._max_attempts:
                 raise ShopUnavailable(
                     f"Shopify shop {self.name!r} {problem} after {failures} attempts; "
                     "check the shop's status and try again shortly."
                 )
-            await asyncio.sleep(wait if wait is not None else self._backoff * 2 ** (failures - 1))
+            await asyncio.sleep(self._backoff * 2 ** (failures - 1))
 
     async def _post(
         self, operation: str, payload: dict[str, Any]
@@ -285,8 +278,6 @@ class ShopifyShop:
         except httpx.TransportError:
             return "could not be reached", None
         status = response.status_code
-        if status == 429:
-            return "kept answering 429", _retry_after(response.headers.get("Retry-After"))
         if status >= 500:
             return f"kept failing (HTTP {status})", None
         if status in (401, 403):
@@ -294,24 +285,28 @@ class ShopifyShop:
                 f"Shopify shop {self.name!r} refused the admin token (HTTP {status}); "
                 "check admin_token and the app's access scopes."
             )
-        if status >= 400:
+        if status >= 400 and status != 429:
             raise ShopRefused(
                 f"Shopify shop {self.name!r} answered HTTP {status}; "
                 "check shop_domain, api_base and api_version."
             )
-        body = _json_object(response.content)
-        if body is None:
-            return "answered with something other than GraphQL JSON", None
+        body = _json_object(response.content) or {}
         cost = (body.get("extensions") or {}).get("cost") or {}
         self._bucket.observe(cost.get("throttleStatus"))
         if isinstance(cost.get("requestedQueryCost"), int | float):
             self._requested_cost[operation] = float(cost["requestedQueryCost"])
         errors = body.get("errors")
-        if not errors:
-            return body.get("data") or {}
-        if _is_throttled(errors):
+        if _is_throttled(errors):  # whether it came as a 200 or a 429
             return THROTTLED, None
-        raise ShopRefused(f"Shopify shop {self.name!r} rejected {operation}: {_message(errors)}.")
+        if status == 429:
+            return RATE_LIMITED, _retry_after(response.headers.get("Retry-After"))
+        if not body:
+            return "answered with something other than GraphQL JSON", None
+        if errors:
+            raise ShopRefused(
+                f"Shopify shop {self.name!r} rejected {operation}: {_message(errors)}."
+            )
+        return body.get("data") or {}
 
     # ----- webhooks -----
 
@@ -331,26 +326,21 @@ class ShopifyShop:
             raise Rejected(400, "The delivery has no X-Shopify-Event-Id or X-Shopify-Webhook-Id.")
         topic = lower.get("x-shopify-topic", "")
         when = _timestamp(lower.get("x-shopify-triggered-at"))
-        if topic == "orders/paid":
-            order_ref = _id(payload.get("id"))
+        if topic in ("orders/paid", "refunds/create"):
+            paid = topic == "orders/paid"
+            order_ref = _id(payload.get("id" if paid else "order_id"))
             if order_ref is None:
-                raise Rejected(400, "The orders/paid body has no order id.")
+                raise Rejected(400, f"The {topic} body has no order id.")
+            when = when or _timestamp(payload.get("processed_at" if paid else "created_at"))
+            if not paid:
+                return ShopEvent(
+                    event_id, EventKind.REFUNDED, order_ref=order_ref, occurred_at=when
+                )
             # A buyer may add a shop-wide code too; codes are case-insensitive, ours upper case.
             code = _first_text(payload.get("discount_codes"), "code", _is_ours)
             claim = _first_text(payload.get("note_attributes"), "value", _is_claim)
-            return ShopEvent(
-                event_id, EventKind.PAID, link_id=code.upper() if code else None,
-                claim_ref=claim,
-                order_ref=order_ref, occurred_at=when or _timestamp(payload.get("processed_at")),
-            )  # fmt: skip
-        if topic == "refunds/create":
-            order_ref = _id(payload.get("order_id"))
-            if order_ref is None:
-                raise Rejected(400, "The refunds/create body has no order_id.")
-            occurred_at = when or _timestamp(payload.get("created_at"))
-            return ShopEvent(
-                event_id, EventKind.REFUNDED, order_ref=order_ref, occurred_at=occurred_at
-            )
+            link_id = code.upper() if code else None
+            return ShopEvent(event_id, EventKind.PAID, link_id, claim, order_ref, occurred_at=when)
         if topic == "inventory_levels/update":
             variant_id = self._variant_of_item.get(_id(payload.get("inventory_item_id")) or "")
             available = payload.get("available")
@@ -366,11 +356,10 @@ class ShopifyShop:
 
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:
-    try:
+    with contextlib.suppress(ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         value = json.loads(raw)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        return None
-    return value if isinstance(value, dict) else None
+        return value if isinstance(value, dict) else None
+    return None
 
 
 def _is_throttled(errors: Any) -> bool:
@@ -389,18 +378,16 @@ def _message(error: Any) -> str:
 
 
 def _retry_after(value: str | None) -> float | None:
-    try:
+    with contextlib.suppress(ValueError):
         return min(max(float(value or ""), 0.0), 60.0)
-    except ValueError:
-        return None
+    return None
 
 
 def _minor_units(price: Any, currency: str | None) -> int | None:
-    try:
+    with contextlib.suppress(InvalidOperation):
         amount = Decimal(str(price))
-    except InvalidOperation:
-        return None
-    return int(amount if currency in ZERO_DECIMAL_CURRENCIES else amount * 100)
+        return int(amount if currency in ZERO_DECIMAL_CURRENCIES else amount * 100)
+    return None
 
 
 def _id(value: Any) -> str | None:
@@ -428,10 +415,7 @@ def _first_text(entries: Any, key: str, wanted: Callable[[dict[str, Any]], bool]
 
 
 def _timestamp(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
+    with contextlib.suppress(ValueError, TypeError):
         parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None

@@ -187,6 +187,19 @@ async def test_429_is_retried_after_retry_after(shopify_rig: ShopifyRig) -> None
     assert len(shopify_rig.api.discounts) == 8
 
 
+async def test_concurrent_creates_under_a_request_limit_all_arrive(
+    shopify_rig: ShopifyRig,
+) -> None:
+    # Four creates in flight against 10 requests/s: several 429s in a row for one create are
+    # normal here, and must not add up to a failure.
+    shopify_rig.catalog.faults.rate_limit_per_second = 10
+    started = time.monotonic()
+    links = await shopify_rig.shop.issue_links(TEE, [f"dropbell-10-{n}" for n in range(30)])
+    assert len(links) == 30 and len(shopify_rig.api.discounts) == 30
+    assert shopify_rig.catalog.count("POST", GRAPHQL, 429) >= 4
+    assert time.monotonic() - started < 30 / 10 * 1.5  # close to the limit, not far below it
+
+
 async def test_a_shop_that_is_down_is_one_clear_sentence_without_the_token(
     shopify_rig: ShopifyRig, caplog: pytest.LogCaptureFixture
 ) -> None:
