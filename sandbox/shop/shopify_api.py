@@ -4,6 +4,8 @@ Not a GraphQL engine: it recognises the few operations dropbell's Shopify adapte
 field) and answers in Shopify's shapes: ``data``, ``errors``, ``userErrors`` and
 ``extensions.cost`` drawn from a real leaky bucket, so a client that throttles from the cost data
 can be tested against it. Variant ids are the catalog's numeric ids, as ``gid://shopify/…`` GIDs.
+Fault switches and the request log are the composing server's job (``SandboxShop``'s
+middleware); ``faults_and_log`` does the same for ``routes()`` served on their own.
 
 Webhook deliveries are signed like Shopify's: ``X-Shopify-Hmac-Sha256`` is base64 of
 HMAC-SHA256(raw body, webhook secret). ``paid_delivery``/``refund_delivery``/``restock_delivery``
@@ -22,6 +24,7 @@ import re
 import time
 import urllib.parse
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +33,8 @@ import aiohttp
 from aiohttp import web
 
 from .catalog import Catalog, CatalogProduct
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 GRAPHQL_PATH = "/admin/api/{version}/graphql.json"
 VARIANT_GID = "gid://shopify/ProductVariant/"
@@ -109,7 +114,7 @@ class ShopifyApi:
         self.throttled = 0  # how many THROTTLED answers were given
         self._webhook_secret = webhook_secret.encode()
         self._admin_token = admin_token
-        self._rate_tokens: float | None = None
+        self._rate_tokens = float("inf")  # the request-rate fault's bucket (full)
         self._rate_at = time.monotonic()
 
     def set_bucket(self, maximum: float, restore_rate: float) -> None:
@@ -117,16 +122,19 @@ class ShopifyApi:
         self.bucket = CostBucket(maximum, restore_rate, maximum)
 
     def routes(self) -> list[web.RouteDef]:
+        """The API alone: ``SandboxShop`` mounts it behind its fault-and-log middleware."""
         return [web.post(GRAPHQL_PATH, self._graphql)]
 
-    # ----- the API -----
-
-    async def _graphql(self, request: web.Request) -> web.StreamResponse:
-        response = await self._answer(request)
+    @web.middleware
+    async def faults_and_log(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """For serving ``routes()`` on their own (tests): ``Catalog.faults``, ``.requests``."""
+        if not request.path.startswith("/admin/api/"):
+            return await handler(request)  # e.g. a test's webhook receiver on the same server
+        response = await self._fault() or await handler(request)
         self.catalog.requests.append((request.method, request.path, response.status))
         return response
 
-    async def _answer(self, request: web.Request) -> web.StreamResponse:
+    async def _fault(self) -> web.Response | None:
         faults = self.catalog.faults
         if faults.slow_seconds:
             await asyncio.sleep(faults.slow_seconds)
@@ -135,13 +143,22 @@ class ShopifyApi:
         if faults.fail_next > 0:
             faults.fail_next -= 1
             return web.json_response({"errors": "Internal Server Error"}, status=500)
-        retry_after = self._rate_limited(faults.rate_limit_per_second)
-        if retry_after is not None:
-            return web.json_response(
-                {"errors": "Exceeded the request rate limit."},
-                status=429,
-                headers={"Retry-After": f"{retry_after:.3f}"},
-            )
+        rate, now = faults.rate_limit_per_second, time.monotonic()
+        if not rate:
+            return None
+        # One second's worth of requests as a token bucket; Shopify's Retry-After is fractional.
+        tokens = min(rate, self._rate_tokens + (now - self._rate_at) * rate)
+        self._rate_tokens, self._rate_at = tokens - (tokens >= 1), now
+        if tokens >= 1:
+            return None
+        headers = {"Retry-After": f"{(1 - tokens) / rate:.3f}"}
+        return web.json_response(
+            {"errors": "Exceeded the rate limit."}, status=429, headers=headers
+        )
+
+    # ----- the API -----
+
+    async def _graphql(self, request: web.Request) -> web.Response:
         if request.headers.get("X-Shopify-Access-Token") != self._admin_token:
             return web.json_response(
                 {"errors": "[API] Invalid API key or access token (unrecognized login)"},
@@ -155,25 +172,9 @@ class ShopifyApi:
             return web.json_response({"errors": [{"message": "Bad JSON body"}]}, status=400)
         root = next((f for f in ROOT_FIELDS.split() if re.search(rf"\b{f}\s*\(", query)), None)
         if root is None:
-            return web.json_response(
-                {"errors": [{"message": "sandbox: unsupported operation"}]}, status=200
-            )
+            error = {"message": "sandbox: unsupported operation", "extensions": {"code": "NO"}}
+            return web.json_response({"errors": [error]})
         return self._run(root, variables)
-
-    def _rate_limited(self, per_second: float | None) -> float | None:
-        """A token bucket of one second's worth of requests; the wait when it is empty."""
-        if not per_second:
-            self._rate_tokens = None
-            return None
-        now = time.monotonic()
-        tokens = per_second if self._rate_tokens is None else self._rate_tokens
-        tokens = min(per_second, tokens + (now - self._rate_at) * per_second)
-        self._rate_at = now
-        if tokens < 1:
-            self._rate_tokens = tokens
-            return (1 - tokens) / per_second
-        self._rate_tokens = tokens - 1
-        return None
 
     def _run(self, root: str, variables: dict[str, Any]) -> web.Response:
         first = variables.get("first")

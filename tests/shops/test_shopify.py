@@ -56,7 +56,7 @@ async def shopify_rig() -> AsyncIterator[ShopifyRig]:
         rig.statuses.append(200)
         return web.Response(status=200)
 
-    app = web.Application()
+    app = web.Application(middlewares=[api.faults_and_log])
     app.add_routes([*api.routes(), web.post("/webhooks/main", receive)])
     runner = web.AppRunner(app)
     await runner.setup()
