@@ -12,9 +12,10 @@ Decisions the services and the README rely on:
   creates concurrently, paced by the cost bucket. Expiring deletes the code; issuing the same
   claim_ref again re-creates the very same code and URL.
 - ``inventory_levels/update`` names an inventory item and one location's ``available``: RESTOCKED
-  only for items seen on a variant this adapter listed or fetched (``get_product`` on the drop's
-  product is enough), else IGNORED. ``refunds/create`` is REFUNDED by order id (a refund carries
-  no code or attributes); ``orders/cancelled`` is IGNORED (a refunded cancel sends a refund too).
+  only for items seen on a variant this adapter listed, fetched or issued a link for since it
+  started (a drop's pool does), else IGNORED. ``refunds/create`` is REFUNDED by order id (a
+  refund carries no code or attributes); ``orders/cancelled`` is IGNORED (a refunded cancel sends
+  a refund too).
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class ShopifyShop:
         self._max_attempts = max_attempts
         self._backoff = backoff_seconds
         self._link_slots = asyncio.Semaphore(link_concurrency)
+        self._learning = asyncio.Lock()  # concurrent creates look a new variant up once
         self._bucket = _CostBucket()
         self._requested_cost: dict[str, float] = {}  # per operation, from Shopify's last answer
         self._variant_of_item: dict[str, str] = {}  # inventory item id -> variant id
@@ -178,6 +180,11 @@ class ShopifyShop:
 
     async def issue_link(self, product_id: str, claim_ref: str) -> IssuedLink:
         variant_id = self._variant_number(product_id)
+        async with self._learning:
+            if variant_id not in self._variant_of_item.values():
+                # Once per variant and process: a clear "no such variant", and its inventory
+                # item learnt, so restocks of a drop's product are understood after a restart.
+                await self.get_product(variant_id)
         code = self.code_for(claim_ref)
         discount = {
             "title": f"dropbell {claim_ref}",

@@ -125,7 +125,7 @@ async def test_issue_links_in_bulk_keeps_order_and_refuses_unknown_variants(
     links = await shopify_rig.shop.issue_links(TEE, refs)
     assert [link.link_id for link in links] == [shopify_rig.shop.code_for(r) for r in refs]
     assert len({link.link_id for link in links}) == 12
-    with pytest.raises(ShopRefused, match="refused to create a discount code"):
+    with pytest.raises(ShopRefused, match="has no variant '44000000000'"):
         await shopify_rig.shop.issue_link("44000000000", "dropbell-3-99")
 
 
@@ -197,7 +197,8 @@ async def test_concurrent_creates_under_a_request_limit_all_arrive(
     links = await shopify_rig.shop.issue_links(TEE, [f"dropbell-10-{n}" for n in range(30)])
     assert len(links) == 30 and len(shopify_rig.api.discounts) == 30
     assert shopify_rig.catalog.count("POST", GRAPHQL, 429) >= 4
-    assert time.monotonic() - started < 30 / 10 * 1.5  # close to the limit, not far below it
+    assert shopify_rig.catalog.count("POST", GRAPHQL, 200) == 31  # one lookup, 30 creates
+    assert time.monotonic() - started < 31 / 10 * 1.5  # near the limit, not far below it
 
 
 async def test_a_shop_that_is_down_is_one_clear_sentence_without_the_token(
@@ -303,7 +304,7 @@ async def test_refunds_and_restocks(shopify_rig: ShopifyRig) -> None:
     order_id = next(iter(api.orders))
     await api.refund(order_id)
     await api.restock(TEE, 4)  # not seen by the adapter yet: its inventory item means nothing
-    await shop.get_product(TEE)
+    await shop.issue_link(TEE, "dropbell-2-2")  # a link for it teaches the adapter its item
     await api.restock(TEE, 2)
     _, refund, unknown_item, restock = shopify_rig.events
     assert (refund.kind, refund.order_ref, refund.link_id) == (
