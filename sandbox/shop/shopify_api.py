@@ -83,10 +83,8 @@ class CostBucket:
     updated_at: float = field(default_factory=time.monotonic)
 
     def refill(self) -> None:
-        now = time.monotonic()
-        self.available = min(
-            self.maximum, self.available + (now - self.updated_at) * self.restore_rate
-        )
+        now, elapsed = time.monotonic(), time.monotonic() - self.updated_at
+        self.available = min(self.maximum, self.available + elapsed * self.restore_rate)
         self.updated_at = now
 
 
@@ -167,7 +165,7 @@ class ShopifyApi:
         try:
             payload = await request.json()
             query = str(payload["query"])
-            variables = payload.get("variables") or {}
+            variables = dict(payload.get("variables") or {})
         except (ValueError, KeyError, TypeError):
             return web.json_response({"errors": [{"message": "Bad JSON body"}]}, status=400)
         root = next((f for f in ROOT_FIELDS.split() if re.search(rf"\b{f}\s*\(", query)), None)
