@@ -2,20 +2,17 @@
 
 Decisions the services and the README rely on:
 - Product id: the variant's number ("44012345678"); a ``gid://shopify/ProductVariant/…`` works too.
-- A link is a cart permalink with a discount code of its own (``link_id``) and the claim as a cart
-  attribute. Code: ``DB-<claim_ref>-<10 base32 chars of HMAC(webhook secret, claim_ref)>``: one
-  claim_ref always gives one code (a repeated or retried create is the same link, Shopify's TAKEN
-  included), and nobody without the secret can guess another fan's code.
-- One ``discountCodeBasicCreate`` per code, not ``discountRedeemCodeBulkAdd``: a basic code has its
-  own ``usageLimit: 1``, is deleted alone and is confirmed synchronously; bulk-added codes share
-  one usage limit, are created (and deleted) by asynchronous jobs to poll. ``issue_links`` runs
-  creates concurrently, paced by the cost bucket. Expiring deletes the code; issuing the same
+- A link is a cart permalink with a code of its own (``link_id``) and the claim as an attribute.
+  Code: ``DB-<claim_ref>-<10 base32 chars of HMAC(webhook secret, claim_ref)>``: one claim_ref,
+  one code (a repeated or retried create, Shopify's TAKEN, is the same link); unguessable.
+- ``discountCodeBasicCreate`` per code, not ``discountRedeemCodeBulkAdd``: a basic code has its own
+  ``usageLimit: 1``, is deleted alone and confirmed synchronously; bulk codes share one limit and
+  are created (and deleted) by asynchronous jobs to poll. Expiring deletes the code; issuing the
   claim_ref again re-creates the very same code and URL.
-- ``inventory_levels/update`` names an inventory item and one location's ``available``: RESTOCKED
-  only for items seen on a variant this adapter listed, fetched or issued a link for since it
-  started (a drop's pool does), else IGNORED. ``refunds/create`` is REFUNDED by order id (a
-  refund carries no code or attributes); ``orders/cancelled`` is IGNORED (a refunded cancel sends
-  a refund too).
+- ``inventory_levels/update`` (an inventory item, one location's ``available``) is RESTOCKED for
+  items seen on a variant listed, fetched or linked since start (a drop's pool does), else IGNORED.
+  ``refunds/create`` is REFUNDED by order id (it carries no code or attributes);
+  ``orders/cancelled`` is IGNORED (a refunded cancel sends ``refunds/create`` too).
 """
 
 from __future__ import annotations
@@ -117,9 +114,8 @@ class ShopifyShop:
         self.shop_domain = shop_domain
         base = (api_base or f"https://{shop_domain}").rstrip("/")
         self._endpoint = f"{base}/admin/api/{api_version}/graphql.json"
-        self._client = httpx.AsyncClient(
-            timeout=timeout_seconds, headers={"X-Shopify-Access-Token": admin_token}
-        )
+        auth = {"X-Shopify-Access-Token": admin_token}  # only ever sent, never logged
+        self._client = httpx.AsyncClient(timeout=timeout_seconds, headers=auth)
         self._secret = webhook_secret.encode()
         # The link's value off the variant's price: 0 makes the code attribution only.
         self._discount_percentage = discount_percentage
@@ -131,8 +127,6 @@ class ShopifyShop:
         self._requested_cost: dict[str, float] = {}  # per operation, from Shopify's last answer
         self._variant_of_item: dict[str, str] = {}  # inventory item id -> variant id
         self.throttled_answers = 0  # THROTTLED answers waited out (for tests and metrics)
-
-    # ----- products -----
 
     async def list_products(self, query: str = "") -> list[Product]:
         variables = {"first": 25, "query": query or None}
@@ -158,9 +152,8 @@ class ShopifyShop:
                 self._variant_of_item[item] = variant_id
             title, variant = (node.get("product") or {}).get("title"), node.get("title")
             name = title if variant in (None, "", "Default Title") else f"{title} - {variant}"
-            stock = node.get("inventoryQuantity")
             price_cents = _minor_units(node.get("price"), currency)
-            stock = stock if isinstance(stock, int) else None
+            stock = count if isinstance(count := node.get("inventoryQuantity"), int) else None
             products.append(Product(variant_id, name or variant_id, price_cents, currency, stock))
         return products
 
@@ -169,8 +162,6 @@ class ShopifyShop:
         if not number.isdigit():
             raise ShopRefused(f"{product_id!r} is not a Shopify variant id (a number).")
         return number
-
-    # ----- links -----
 
     def code_for(self, claim_ref: str) -> str:
         """The discount code of a claim: readable, deterministic, unguessable without the secret."""
@@ -258,13 +249,12 @@ class ShopifyShop:
                 self.throttled_answers += problem == THROTTLED
                 if held_back > MAX_HELD_BACK:
                     raise ShopUnavailable(
-                        f"Shopify shop {self.name!r} kept rate-limiting {operation}; "
-                        "try again in a minute."
+                        f"Shopify shop {self.name!r} kept rate-limiting; try later."
                     )
-                if wait is None and (problem == RATE_LIMITED or self._bucket.maximum is None):
-                    wait = self._backoff  # nothing said how long: a short pause
-                # After a THROTTLED with cost data, reserve() waits until the cost is back.
-                await asyncio.sleep(wait or 0)
+                # After a THROTTLED with cost data, reserve() waits until the cost is back;
+                # when nothing said how long, a short pause.
+                blind = problem == RATE_LIMITED or self._bucket.maximum is None
+                await asyncio.sleep(wait if wait is not None else self._backoff if blind else 0)
                 continue
             failures += 1
             if failures >= self._max_attempts:
