@@ -120,6 +120,7 @@ class Dropbell(commands.Bot):
             schedule_config(settings.scheduler),
             shops=shops,
             hold=timedelta(minutes=settings.drops.hold_minutes),
+            currency=settings.polls.currency,
         )
         self.in_flight = InFlight()
         self.web_port: int | None = None  # set once the web listener is up

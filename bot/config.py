@@ -202,6 +202,15 @@ class DropsSettings(_Section):
     )
 
 
+class PollsSettings(_Section):
+    currency: str = Field(
+        default="EUR",
+        min_length=1,
+        max_length=8,
+        description="The currency poll option prices are given in (shown after each price).",
+    )
+
+
 ShopSettings = Annotated[ShopifyShop | StripeShop | SandboxShop, Field(discriminator="kind")]
 
 
@@ -222,6 +231,9 @@ class Settings(BaseSettings):
     )
     drops: DropsSettings = Field(
         default_factory=DropsSettings, description="Drop day: claims and holds."
+    )
+    polls: PollsSettings = Field(
+        default_factory=PollsSettings, description="Pre-order validation polls."
     )
     shops: dict[str, ShopSettings] = Field(
         default_factory=dict, description="Connected shops by name, each with its kind."

@@ -33,6 +33,8 @@ class SendKind(StrEnum):
     REMINDER = "reminder"
     RAFFLE = "raffle"  # DMs with each opted-in entrant's draw result
     RESTOCK = "restock"  # DMs telling opted-in fans that units came back
+    POLL_GOAL = "poll_goal"  # a poll reached its goal: one post, written with the commit
+    POLL_CLOSE = "poll_close"  # a poll closes at closes_at and posts its results
 
 
 # Sends that are DMs to each opted-in fan of a drop rather than one post.
@@ -85,3 +87,10 @@ class ClaimState(StrEnum):
     EXPIRED = "expired"
     PAID = "paid"
     REFUNDED = "refunded"
+
+
+class PollStatus(StrEnum):
+    """A pre-order poll: open -> closed (once, by its schedule or /poll close)."""
+
+    OPEN = "open"
+    CLOSED = "closed"

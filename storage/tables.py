@@ -278,3 +278,69 @@ shop_events = Table(
     Column("outcome", String(16), nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
 )
+
+# --- pre-order polls (migration 0006) ---------------------------------------------------------
+# A poll counts committed units per option; ``units`` and ``fans`` on each option are kept in
+# the same transaction as every commitment, so the post and the goal never count rows.
+polls = Table(
+    "polls",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("guild_id", BigInteger, nullable=False, index=True),
+    Column("question", String(200), nullable=False),
+    Column("goal", Integer, nullable=False),
+    Column("closes_at", UTCDateTime(), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("channel_id", BigInteger, nullable=False),
+    Column("message_id", BigInteger, nullable=True),
+    # open -> closed (by its scheduled send or /poll close: one conditional UPDATE)
+    Column("status", String(12), nullable=False),
+    # Set once, by the commit that reached the goal (a conditional UPDATE in its transaction).
+    Column("goal_reached_at", UTCDateTime(), nullable=True),
+    Column("close_send_id", Integer, ForeignKey("scheduled_sends.id"), nullable=True),
+    # The drop made from this poll, once.
+    Column("drop_id", Integer, ForeignKey("drops.id", ondelete="SET NULL"), nullable=True),
+    Column("created_by", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("closed_at", UTCDateTime(), nullable=True),
+)
+
+poll_options = Table(
+    "poll_options",
+    metadata,
+    Column("poll_id", Integer, ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(55), nullable=False),
+    Column("price_cents", Integer, nullable=True),
+    Column("units", Integer, nullable=False, server_default="0"),
+    Column("fans", Integer, nullable=False, server_default="0"),
+)
+
+# One commitment per fan per option; a new quantity replaces it (the row, and so its id, stays:
+# the id orders fans by first commitment).
+poll_commitments = Table(
+    "poll_commitments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("poll_id", Integer, ForeignKey("polls.id", ondelete="CASCADE"), nullable=False),
+    Column("option_idx", Integer, nullable=False),
+    Column("guild_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("display_name", String(100), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("committed_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("poll_id", "option_idx", "user_id", name="uq_poll_commitments_fan"),
+    Index("ix_poll_commitments_poll_user", "poll_id", "user_id"),
+)
+
+# Each option's total after every batch that changed it: the chart's series.
+poll_tally_history = Table(
+    "poll_tally_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("poll_id", Integer, ForeignKey("polls.id", ondelete="CASCADE"), nullable=False),
+    Column("option_idx", Integer, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("units", Integer, nullable=False),
+    Index("ix_poll_tally_history_poll", "poll_id", "id"),
+)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +37,13 @@ MAX_ATTEMPTS = 3
 RETRY_AFTER = timedelta(seconds=30)
 ROLE_MENTION = re.compile(r"<@&(\d+)>")
 SENDING = (SendState.SENDING,)
+# Posts worded in full when the row was written (an /announce text, a poll's goal).
+TEXT_SEND_KINDS = (SendKind.ANNOUNCEMENT, SendKind.POLL_GOAL)
+
+# A send another feature posts itself (a poll's closing): called once the row is claimed, it
+# posts (ending with the row's marker line, so recovery can find it) and returns the message id,
+# or None when there is nothing to post any more; SendFailed as for any post.
+SendHandler = Callable[[ScheduledSend], Awaitable[int | None]]
 
 
 def follow_up(row: ScheduledSend) -> dict[str, Any] | None:
@@ -67,6 +75,7 @@ class Sender:
         jobs: JobCache,
         dm_queue: DMQueue,
         reports: ManagerReports,
+        handlers: dict[SendKind, SendHandler] | None = None,
     ) -> None:
         self.sends = sends
         self.reminders = reminders
@@ -75,6 +84,7 @@ class Sender:
         self.jobs = jobs
         self.dm_queue = dm_queue
         self.reports = reports
+        self.handlers = handlers if handlers is not None else {}
         self.inflight: set[asyncio.Task[Any]] = set()
         self.stopping = False
 
@@ -105,10 +115,14 @@ class Sender:
             await self._post(claimed)
 
     async def _post(self, row: ScheduledSend) -> None:
+        handler = self.handlers.get(row.kind)
+        if handler is not None:
+            await self._post_by(handler, row)
+            return
         drop = await self.drops.get_any(row.drop_id) if row.drop_id is not None else None
         ping_role_id: int | None = None
         claim_drop_id: int | None = None
-        if row.kind == SendKind.ANNOUNCEMENT:
+        if row.kind in TEXT_SEND_KINDS:
             channel_id, content = row.channel_id, render.announcement(row)
             mention = ROLE_MENTION.search(row.message or "")
             ping_role_id = int(mention.group(1)) if mention else None
@@ -134,6 +148,18 @@ class Sender:
             )
         except SendFailed as error:
             await self._post_failed(row, channel_id, error)
+            return
+        metrics.SCHEDULED_POSTS.labels(kind=row.kind).inc()
+        await self.record_sent(row, message_id)
+
+    async def _post_by(self, handler: SendHandler, row: ScheduledSend) -> None:
+        try:
+            message_id = await handler(row)
+        except SendFailed as error:
+            await self._post_failed(row, row.channel_id, error)
+            return
+        if message_id is None:
+            await self.sends.transition(row.id, SENDING, SendState.CANCELLED)
             return
         metrics.SCHEDULED_POSTS.labels(kind=row.kind).inc()
         await self.record_sent(row, message_id)

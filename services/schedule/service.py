@@ -26,7 +26,7 @@ from services.guild_settings import GuildSettingsService
 from services.schedule.announcements import Announcements
 from services.schedule.dm_queue import DMQueue
 from services.schedule.drop_plan import DropPlan, Offsets
-from services.schedule.firing import Sender
+from services.schedule.firing import Sender, SendHandler
 from services.schedule.jobs import JobCache
 from services.schedule.outbox import Outbox
 from services.schedule.recovery import Recovery
@@ -72,6 +72,8 @@ class ScheduleService:
         self.announcements = Announcements(self.sends, self.jobs)
         self.drop_plan = DropPlan(self.sends, self.reminders, self.jobs, drops, config.offsets)
         self.sender: Sender | None = None
+        # Sends other features post themselves, by kind (registered before start).
+        self.handlers: dict[SendKind, SendHandler] = {}
         self.reports: ManagerReports | None = None
         self._boot: asyncio.Task[None] | None = None
         # The schedule follows every change of a drop (created, moved, cancelled, opened).
@@ -95,6 +97,7 @@ class ScheduleService:
             jobs=self.jobs,
             dm_queue=self.dm_queue,
             reports=reports,
+            handlers=self.handlers,
         )
         recovery = Recovery(
             sends=self.sends,
@@ -143,3 +146,9 @@ class ScheduleService:
         if self.sender is not None and self.sender.inflight:
             await asyncio.wait(set(self.sender.inflight), timeout=STOP_TIMEOUT)
         await self.dm_queue.stop()
+
+    async def fire_now(self, send_id: int) -> None:
+        """Send a pending row at once (a /poll close): the same claim, so it still goes once."""
+        self.jobs.unschedule(send_id)
+        if self.sender is not None:
+            await self.sender.fire(send_id)

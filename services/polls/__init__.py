@@ -1,0 +1,1 @@
+"""Pre-order validation polls: options with prices, committed units, a goal, closing, results."""

@@ -1,0 +1,99 @@
+"""Pre-order polls end to end: the real bot, a real SQLite file, through the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sandbox import Message, Sandbox
+from tests.e2e.poll_support import commit, create_poll, field_values, poll_id_of
+from tests.harness import Community, wait_for
+
+
+async def test_commit_change_withdraw(sandbox: Sandbox, community: Community, bot) -> None:
+    post = await create_poll(sandbox, community)
+    poll_id = poll_id_of(post)
+    assert post.embeds[0]["title"] == "Which winter piece should we make?"
+    assert set(post.custom_ids()) == {f"dropbell:poll:{poll_id}:{i}" for i in range(3)}
+    fan = community.fans[0]
+
+    panel = await sandbox.click(fan, post, f"dropbell:poll:{poll_id}:1")
+    assert panel.ephemeral
+    assert "**Moth Hoodie** at 60.50 EUR" in panel.content
+    assert panel.message is not None
+    ids = list(panel.message.custom_ids())
+    assert ids == [f"dropbell:commit:{poll_id}:1:{q}" for q in range(1, 6)] + [
+        f"dropbell:withdraw:{poll_id}:1"
+    ]
+
+    sandbox.reset_request_counts()
+    done = await sandbox.click(fan, panel.message, f"dropbell:commit:{poll_id}:1:3")
+    assert done.response_type == 7  # UPDATE_MESSAGE of the fan's own panel
+    assert done.content.startswith("Committed: **3 × Moth Hoodie**")
+    assert "Your commitments in this poll: 3 × Moth Hoodie." in done.content
+    await wait_for(lambda: bot.in_flight.count == 0, 5, "the press to finish")
+    calls = {
+        route: n
+        for route, n in sandbox.request_counts().items()
+        if route != "PATCH /channels/{channel_id}/messages/{message_id}"
+    }
+    assert list(calls.values()) == [1] and next(iter(calls)).endswith("/callback")
+
+    changed = await sandbox.click(fan, panel.message, f"dropbell:commit:{poll_id}:1:5")
+    assert changed.content.startswith("Changed: **5 × Moth Hoodie** (was 3)")
+    other = await commit(sandbox, fan, post, 0, 2)
+    assert "Your commitments in this poll: 2 × Moth Tee, 5 × Moth Hoodie." in other.content
+
+    assert other.message is not None
+    gone = await sandbox.click(fan, other.message, f"dropbell:withdraw:{poll_id}:0")
+    assert gone.content.startswith("You withdrew your 2 × **Moth Tee**.")
+    assert "Your commitments in this poll: 5 × Moth Hoodie." in gone.content
+
+    def tally_shown() -> bool:
+        fields = field_values(sandbox.messages(community.drops.id)[-1])
+        return fields["Moth Hoodie · 60.50 EUR"].startswith("5 units") and fields[
+            "Moth Tee · 35.00 EUR"
+        ].startswith("0 units")
+
+    await wait_for(tally_shown, 10, "the post to show the tally")
+
+
+async def test_concurrent_commits_counted_exactly_and_goal_once(
+    sandbox: Sandbox, community: Community, bot
+) -> None:
+    sandbox.relax("channel_send_limit", reason="not what is tested")
+    post = await create_poll(sandbox, community, goal=100)
+    poll_id = poll_id_of(post)
+    fans = [sandbox.create_member(community.guild.id, f"rush{i}") for i in range(500)]
+    # The panels open in waves (a bot and its sandbox share this loop: 500 reads at once would
+    # pass Discord's 3 seconds here, not on a real bot); then all 500 numbers at once.
+    gate = asyncio.Semaphore(32)
+
+    async def open_panel(i: int) -> Message:
+        async with gate:
+            panel = await sandbox.click(fans[i], post, f"dropbell:poll:{poll_id}:{i % 3}")
+        assert panel.message is not None
+        return panel.message
+
+    panels = await asyncio.gather(*(open_panel(i) for i in range(500)))
+    answers = await asyncio.gather(
+        *(
+            sandbox.click(fans[i], panels[i], f"dropbell:commit:{poll_id}:{i % 3}:{1 + i % 5}")
+            for i in range(500)
+        )
+    )
+    assert all(a.content.startswith("Committed:") for a in answers)
+    expected = [sum(1 + i % 5 for i in range(500) if i % 3 == option) for option in range(3)]
+    options = await bot.services.polls.options(poll_id_of(post))
+    assert [option.units for option in options] == expected
+    assert [option.fans for option in options] == [167, 167, 166]
+
+    def goal_posts() -> list[str]:
+        return [
+            m.content
+            for m in sandbox.messages(community.drops.id)
+            if "reached its goal" in m.content
+        ]
+
+    await wait_for(lambda: goal_posts(), 5, "the goal announcement")
+    await asyncio.sleep(0.5)
+    assert len(goal_posts()) == 1
