@@ -18,7 +18,7 @@ from cogs.polls.render import render_embed, render_view, rendered
 from services.localtime import discord_timestamp, utcnow
 from services.polls.chart import render_chart
 from services.polls.export import results_csv
-from services.polls.wording import results_lines, total_units
+from services.polls.wording import closed_sentence, results_lines, total_units
 from services.text import fit_lines
 
 if TYPE_CHECKING:
@@ -126,6 +126,8 @@ class PollCommands(ManagerCog, group_name="poll", group_description="Pre-order p
     async def close(self, interaction: discord.Interaction[Dropbell], poll: PollChoice) -> None:
         polls = services_of(interaction).polls
         found = await polls.resolve(guild_id_of(interaction), poll)
+        if not found.is_open:
+            raise UserError(closed_sentence(found))  # answered at once, nothing to wait for
         # Closing posts the results: more than Discord's 3 seconds on a busy day.
         await interaction.response.defer(ephemeral=True, thinking=True)
         closed = await polls.close(found.guild_id, found.id)

@@ -60,3 +60,29 @@ async def commit(
 
 def field_values(post: Message) -> dict[str, str]:
     return {field["name"]: field["value"] for field in post.embeds[0]["fields"]}
+
+
+async def close_soon(bot: Any, poll_id: int, seconds: float = 0.5) -> None:
+    """Move the poll's closing send to ``seconds`` from now (tests compress time): the row is
+    the schedule, so the row is what moves; the job cache follows it."""
+    from services.localtime import utcnow
+    from storage.tables import scheduled_sends
+
+    poll = await bot.services.polls.get_any(poll_id)
+    async with bot.database.write() as connection:
+        await connection.execute(
+            scheduled_sends.update()
+            .where(scheduled_sends.c.id == poll.close_send_id)
+            .values(due_at=utcnow() + timedelta(seconds=seconds))
+        )
+    row = await bot.services.schedule.sends.get(poll.close_send_id)
+    bot.services.schedule.jobs.schedule(row)
+
+
+def results_posts(sb: Sandbox, channel_id: int) -> list[Message]:
+    return [m for m in sb.messages(channel_id) if m.content.startswith("📊")]
+
+
+def disabled(post: Message) -> bool:
+    buttons = [c for row in post.components for c in row.get("components", [])]
+    return bool(buttons) and all(button.get("disabled") for button in buttons)

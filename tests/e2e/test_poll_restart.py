@@ -1,0 +1,90 @@
+"""A poll's closing across a real ``kill -9``: dropbell as a child process, closed exactly once."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+from sandbox import Sandbox
+from services.localtime import utcnow
+from tests.e2e.poll_support import commit, create_poll, disabled, poll_id_of, results_posts
+from tests.harness import BotProcess, Community, wait_for
+
+
+def execute(database_path: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+    with contextlib.closing(sqlite3.connect(database_path)) as connection, connection:
+        return list(connection.execute(sql, args))
+
+
+def close_states(database_path: Path) -> dict[int, str]:
+    rows = execute(
+        database_path,
+        "SELECT p.id, s.state FROM polls p JOIN scheduled_sends s ON s.id = p.close_send_id",
+    )
+    return {int(poll_id): str(state) for poll_id, state in rows}  # type: ignore[call-overload]
+
+
+async def test_kill_9_then_the_closing_happens_once(
+    sandbox: Sandbox, community: Community, database_path: Path, tmp_path: Path
+) -> None:
+    sandbox.relax("channel_send_limit", reason="three polls and their results in one channel")
+    process = BotProcess(sandbox, database_path, community.guild.id, tmp_path / "bot.log")
+    async with process.running(sandbox):
+        posts = [await create_poll(sandbox, community, question=f"Poll {i}?") for i in range(3)]
+        ids = [poll_id_of(post) for post in posts]
+        await commit(sandbox, community.fans[0], posts[0], 0, 3)
+        await commit(sandbox, community.fans[1], posts[1], 1, 2)
+        process.kill()  # SIGKILL: no clean-up of any kind
+
+        past = (utcnow() - timedelta(seconds=1)).replace(tzinfo=None).isoformat(" ")
+        # Poll 0's closing time passed while the bot was down.
+        execute(
+            database_path,
+            "UPDATE scheduled_sends SET due_at = ? WHERE id = "
+            "(SELECT close_send_id FROM polls WHERE id = ?)",
+            past,
+            ids[0],
+        )
+        # Poll 1 was killed mid-closing: its row claimed and the poll closed, nothing posted.
+        execute(
+            database_path,
+            "UPDATE scheduled_sends SET due_at = ?, state = 'sending', attempts = 1 WHERE id = "
+            "(SELECT close_send_id FROM polls WHERE id = ?)",
+            past,
+            ids[1],
+        )
+        execute(database_path, "UPDATE polls SET status = 'closed' WHERE id = ?", ids[1])
+
+        identifies = sandbox.stats["identifies"]
+        process.start()
+        await wait_for(lambda: sandbox.stats["identifies"] > identifies, 20, "the bot to reconnect")
+        await wait_for(
+            lambda: len(results_posts(sandbox, community.drops.id)) == 2, 15, "both results"
+        )
+        await wait_for(
+            lambda: (
+                close_states(database_path) == {ids[0]: "sent", ids[1]: "sent", ids[2]: "pending"}
+            ),
+            10,
+            "both closings recorded as sent",
+        )
+        await wait_for(
+            lambda: all(disabled(sandbox.world.messages_by_id[p.id]) for p in posts[:2]),
+            10,
+            "the closed polls' buttons disabled",
+        )
+        assert not disabled(sandbox.world.messages_by_id[posts[2].id])
+        # A graceful restart afterwards posts nothing again.
+        assert await process.terminate() == 0, process.output()
+        identifies = sandbox.stats["identifies"]
+        process.start()
+        await wait_for(lambda: sandbox.stats["identifies"] > identifies, 20, "the bot again")
+        about = await sandbox.slash(community.fans[0], "dropbell about", timeout=10)
+        assert "dropbell" in about.content
+        assert await process.terminate() == 0, process.output()
+    texts = [post.content for post in results_posts(sandbox, community.drops.id)]
+    assert Counter(text.split("**")[1] for text in texts) == Counter({"Poll 0?": 1, "Poll 1?": 1})
+    assert "3 units from 1 fan" in texts[0] or "3 units from 1 fan" in texts[1]
