@@ -181,3 +181,65 @@ class InjectionMixin:
             data["values"] = list(values or [])
         rec = self._dispatch_interaction(3, invoker, chan, data, msg)
         return await self._answer(rec, timeout, f"the click on {custom_id!r}")
+
+    async def submit_modal(
+        self,
+        member: Member | User,
+        shown: InteractionResult,
+        values: dict[str, str] | None = None,
+        *,
+        timeout: float = 5.0,
+    ) -> InteractionResult:
+        """Fill in and submit the modal the bot answered ``shown`` with, as Discord's client
+        does: fields left out keep their prefilled value; a required field left empty, or a
+        value outside its min/max length, cannot be submitted (the client refuses); a modal is
+        submitted once, by the member it was shown to."""
+        rec = shown.record
+        modal = shown.modal
+        if modal is None:
+            raise SandboxError("that interaction was not answered with a modal")
+        if rec.modal_submitted:
+            raise SandboxError("that modal was already submitted (Discord closes it)")
+        who = member.user if isinstance(member, Member) else member
+        if who.id != rec.user_id:
+            raise SandboxError("a modal is shown only to the member who opened it")
+        given = dict(values or {})
+        inputs = _modal_inputs(modal)
+        unknown = set(given) - {str(comp.get("custom_id")) for comp in inputs}
+        if unknown:
+            raise SandboxError(f"the modal has no text input {sorted(unknown)!r}")
+        rows = []
+        for comp in inputs:
+            custom_id = str(comp.get("custom_id"))
+            value = given.get(custom_id, str(comp.get("value") or ""))
+            required = comp.get("required", True)
+            low = int(comp.get("min_length") or 0)
+            high = int(comp.get("max_length") or 4000)
+            if required and not value:
+                raise SandboxError(f"text input {custom_id!r} is required (the client refuses)")
+            if value and not low <= len(value) <= high:
+                raise SandboxError(
+                    f"text input {custom_id!r} takes {low} to {high} characters, not {len(value)}"
+                )
+            rows.append(
+                {"type": 1, "components": [{"type": 4, "custom_id": custom_id, "value": value}]}
+            )
+        rec.modal_submitted = True
+        chan = self.world.channels[rec.channel_id]
+        invoker: Member | User = member
+        if isinstance(member, Member):
+            invoker, chan = self._member_and_channel(member, rec.channel_id)
+        data = {"custom_id": modal["custom_id"], "components": rows}
+        # From a component's modal, Discord includes that component's message.
+        submitted = self._dispatch_interaction(5, invoker, chan, data, rec.component_message)
+        return await self._answer(submitted, timeout, f"the modal {modal['custom_id']!r}")
+
+
+def _modal_inputs(modal: dict[str, Any]) -> list[dict[str, Any]]:
+    inputs = []
+    for row in modal.get("components") or []:
+        if row.get("type") == 18:
+            inputs.append(row.get("component") or {})
+        else:
+            inputs.extend(row.get("components") or [])
+    return inputs

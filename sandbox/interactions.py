@@ -16,6 +16,7 @@ from .http_util import (
     HTTPError,
     check_message_body,
     edit_message,
+    form_error,
     jresp,
     new_message,
     no_content,
@@ -23,9 +24,11 @@ from .http_util import (
 )
 from .limits import Limits, RuleBook
 from .results import InteractionRecord
+from .validation import validate_modal
 from .world import FLAG_EPHEMERAL, FLAG_LOADING, Channel, Member, Message, User, World
 
 ATTACHMENT_SIZE_LIMIT = 25 * 1024 * 1024
+MODAL_RESPONSE = 9
 MAX_RECORDS = 50_000  # tokens live 15 minutes on Discord; keep the newest ones
 
 
@@ -139,6 +142,11 @@ class InteractionStore:
         message: Message | None = None
         if rtype in (4, 7):
             check_message_body(data, uploads, strict=self._strict_messages(), creating=rtype == 4)
+        if rtype == MODAL_RESPONSE:
+            # Discord checks a modal always (no relaxing: a bad modal never reaches a member).
+            modal_errors = validate_modal(data)
+            if modal_errors.tree:
+                raise form_error(modal_errors)
         if rtype == 4:
             message = new_message(
                 self.world, rec.channel_id, data, uploads, self.base_url,

@@ -23,6 +23,7 @@ class InteractionRecord:
         "followups",
         "guild_id",
         "id",
+        "modal_submitted",
         "original",
         "resolved",
         "response_flags",
@@ -59,6 +60,8 @@ class InteractionRecord:
         self.followups: list[Message] = []
         # A deferred response (5 or 6) got its answer: a followup or an edit arrived.
         self.resolved = False
+        # A modal shown in answer to this interaction closes when submitted: once.
+        self.modal_submitted = False
         self.waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._changed: asyncio.Event | None = None
 
@@ -160,6 +163,10 @@ class InteractionResult:
     @property
     def modal(self) -> dict[str, Any] | None:
         return self._rec.callback_data if self._rec.response_type == 9 else None
+
+    @property
+    def record(self) -> InteractionRecord:
+        return self._rec
 
     @property
     def latency(self) -> float:

@@ -210,3 +210,63 @@ def _check_allowed_mentions(errors: FormErrors, allowed: Any) -> None:
                 "BASE_TYPE_MAX_LENGTH",
                 "Must be 100 or fewer in length.",
             )
+
+
+TEXT_INPUT = 4
+LABEL = 18
+TEXT_INPUT_STYLES = (1, 2)  # short, paragraph
+
+
+def validate_modal(payload: Mapping[str, Any]) -> FormErrors:
+    """Discord's limits on a MODAL response (type 9): a title of 1-45, a custom_id of 1-100,
+    1 to 5 rows each holding one text input (in an action row, or a label component), and each
+    input's custom_id, style, label (1-45), placeholder (100), value and lengths (0-4000)."""
+    errors = FormErrors()
+    errors.required_text(("title",), payload.get("title"), 45)
+    errors.required_text(("custom_id",), payload.get("custom_id"), 100)
+    rows = payload.get("components") or []
+    if not 1 <= len(rows) <= 5:
+        errors.add(("components",), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length.")
+        return errors
+    for i, row in enumerate(rows):
+        where: Path = ("components", i)
+        if isinstance(row, dict) and row.get("type") == 1:
+            items = row.get("components") or []
+            if len(items) != 1:
+                errors.add((*where, "components"), "BASE_TYPE_BAD_LENGTH", "Must be 1 in length.")
+                continue
+            _check_text_input(errors, (*where, "components", 0), items[0], row_label=True)
+        elif isinstance(row, dict) and row.get("type") == LABEL:
+            errors.required_text((*where, "label"), row.get("label"), 45)
+            _check_text_input(errors, (*where, "component"), row.get("component") or {}, False)
+        else:
+            errors.add(
+                (*where, "type"),
+                "UNION_TYPE_CHOICES",
+                'Value of field "type" must be one of (1, 18).',
+            )
+    _check_custom_ids(errors, rows)
+    return errors
+
+
+def _check_text_input(
+    errors: FormErrors, where: Path, comp: Mapping[str, Any], row_label: bool
+) -> None:
+    if comp.get("type") != TEXT_INPUT:
+        errors.add((*where, "type"), "UNION_TYPE_CHOICES", "A modal holds text inputs here.")
+        return
+    errors.required_text((*where, "custom_id"), comp.get("custom_id"), 100)
+    if comp.get("style") not in TEXT_INPUT_STYLES:
+        errors.add((*where, "style"), "BASE_TYPE_CHOICES", "Value must be one of (1, 2).")
+    if row_label:  # in an action row the input carries its own label
+        errors.required_text((*where, "label"), comp.get("label"), 45)
+    errors.too_long((*where, "placeholder"), comp.get("placeholder"), 100)
+    errors.too_long((*where, "value"), comp.get("value"), 4000)
+    low, high = comp.get("min_length"), comp.get("max_length")
+    if low is not None and not 0 <= int(low) <= 4000:
+        errors.add((*where, "min_length"), "NUMBER_TYPE_MAX", "Must be between 0 and 4000.")
+    if high is not None and not 1 <= int(high) <= 4000:
+        errors.add((*where, "max_length"), "NUMBER_TYPE_MAX", "Must be between 1 and 4000.")
+    value = comp.get("value")
+    if value is not None and high is not None and len(str(value)) > int(high):
+        errors.add((*where, "value"), "BASE_TYPE_MAX_LENGTH", f"Must be {high} or fewer.")

@@ -1,0 +1,96 @@
+"""Create drop from this poll: a modal, the drop announced, its waitlist pre-filled with the
+committed fans in order of first commitment (seen in /waitlist status), no DMs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sandbox import Sandbox
+from tests.e2e.poll_support import berlin_in, commit, create_poll, poll_id_of
+from tests.harness import Community, drop_id_of
+
+
+def inputs_by_label(modal: dict[str, Any]) -> dict[str, str]:
+    found = {}
+    for row in modal["components"]:
+        for comp in row["components"]:
+            found[comp["label"]] = comp["custom_id"]
+    return found
+
+
+async def test_drop_from_poll_prefills_the_waitlist_in_commitment_order(
+    sandbox: Sandbox, community: Community, bot
+) -> None:
+    sandbox.relax("channel_send_limit", reason="poll, results and drop in one channel")
+    post = await create_poll(sandbox, community)
+    poll_id = poll_id_of(post)
+    f0, f1, f2, f3 = community.fans[:4]
+    await commit(sandbox, f2, post, 0, 1)  # first
+    await commit(sandbox, f0, post, 1, 5)  # second
+    await commit(sandbox, f3, post, 1, 1)
+    await commit(sandbox, f1, post, 1, 2)  # third once f3 withdraws
+    await commit(sandbox, f2, post, 1, 1)  # a later commitment does not move f2 back
+    withdraw = await commit(sandbox, f3, post, 1, 1)
+    assert withdraw.message is not None
+    await sandbox.click(f3, withdraw.message, f"dropbell:withdraw:{poll_id}:1")
+
+    closing = await sandbox.slash(community.manager, "poll close", {"poll": str(poll_id)})
+    offer = await closing.wait_followup()
+    shown = await sandbox.click(community.manager, offer, f"dropbell:polldrop:{poll_id}")
+    assert shown.modal is not None and shown.modal["title"] == "Create drop from this poll"
+    fields = inputs_by_label(shown.modal)
+    prefilled = {
+        comp["label"]: comp.get("value")
+        for row in shown.modal["components"]
+        for comp in row["components"]
+    }
+    # The winning option (most units) names the drop; its units suggest the stock.
+    assert prefilled["Drop name"] == "Moth Hoodie"
+    assert prefilled["Stock (units)"] == "8"
+
+    opens = berlin_in(timedelta(days=5))
+    submitted = await sandbox.submit_modal(
+        community.manager,
+        shown,
+        {fields["Opens at (YYYY-MM-DD HH:MM, 24 h)"]: opens, fields["Stock (units)"]: "50"},
+    )
+    done = await submitted.wait_followup()
+    assert "**Moth Hoodie** is announced in" in done.content
+    assert "starts with the 3 fans who committed" in done.content
+    announcement = sandbox.messages(community.drops.id)[-1]
+    drop = await bot.services.drops.get_any(drop_id_of(announcement))
+    assert drop.stock == 50 and drop.waitlist_size == 3
+    assert "Moth Hoodie" in (drop.description or "")
+
+    for fan, place in ((f2, 1), (f0, 2), (f1, 3)):
+        status = await sandbox.slash(fan, "waitlist status")
+        assert f"**Moth Hoodie**: #{place} of 3" in status.content, status.content
+    status = await sandbox.slash(f3, "waitlist status")
+    assert "Moth Hoodie" not in status.content
+    # Nobody opted in to reminders, so nobody got a DM.
+    assert all(sandbox.dms(fan.id) == [] for fan in community.fans)
+    # One drop per poll.
+    again = await sandbox.click(community.manager, offer, f"dropbell:polldrop:{poll_id}")
+    assert again.content == "A drop was already made from **Which winter piece should we make?**."
+
+
+async def test_a_bad_time_in_the_modal_is_one_sentence_and_makes_nothing(
+    sandbox: Sandbox, community: Community, bot
+) -> None:
+    post = await create_poll(sandbox, community)
+    poll_id = poll_id_of(post)
+    await commit(sandbox, community.fans[0], post, 0, 1)
+    await bot.services.polls.close(community.guild.id, poll_id)
+    results = [m for m in sandbox.messages(community.drops.id) if m.content.startswith("📊")][-1]
+    shown = await sandbox.click(community.manager, results, f"dropbell:polldrop:{poll_id}")
+    assert shown.modal is not None
+    fields = inputs_by_label(shown.modal)
+    submitted = await sandbox.submit_modal(
+        community.manager, shown, {fields["Opens at (YYYY-MM-DD HH:MM, 24 h)"]: "tomorrow-ish"}
+    )
+    final = await submitted.wait_final()
+    text = final.content or final.followups[0].content
+    assert text.startswith("'tomorrow-ish' is not a time I can read")
+    assert await bot.services.drops.drops(community.guild.id) == []
+    assert (await bot.services.polls.get_any(poll_id)).drop_id is None
