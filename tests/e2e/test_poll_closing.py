@@ -8,6 +8,7 @@ from tests.e2e.poll_support import (
     commit,
     create_poll,
     disabled,
+    field_values,
     poll_id_of,
     results_posts,
 )
@@ -23,7 +24,14 @@ async def test_closes_on_schedule_once_and_refuses_a_late_press(
     await commit(sandbox, fan, post, 0, 4)
     early_panel = await sandbox.click(late, post, f"dropbell:poll:{poll_id}:1")
     assert early_panel.message is not None
+    # The post shows the commitment first, so the closing's own edit is what disables it.
+    refresher = bot.get_cog("PollPosts").refresher
 
+    def shows_commitment() -> bool:
+        fields = field_values(sandbox.world.messages_by_id[post.id])
+        return fields["Moth Tee · 35.00 EUR"].startswith("4 units") and refresher.idle
+
+    await wait_for(shows_commitment, 10, "the post to show the commitment")
     await close_soon(bot, poll_id)
     await wait_for(lambda: results_posts(sandbox, community.drops.id), 10, "the results post")
     [results] = results_posts(sandbox, community.drops.id)
