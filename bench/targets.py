@@ -15,3 +15,7 @@ ABOUT_RATIO_TO_PING = 0.9
 # link_pool: issuing a drop's links through the sandbox shop under Stripe's 25 requests/s per
 # endpoint, against the floor of requests / limit.
 LINK_POOL_RATIO_TO_FLOOR = 1.15
+# poll_burst: presses (option, then quantity) per second against the /ping floor, and the
+# slowest answers; the same bar as a join.
+POLL_RATIO_TO_PING = 0.5
+POLL_P99_MS = 100.0

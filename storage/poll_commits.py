@@ -42,6 +42,7 @@ class CommitRequest:
 class Committed:
     poll: Poll
     options: tuple[PollOption, ...]
+    user_id: int
     option_idx: int
     quantity: int  # 0: withdrawn
     previous: int  # 0: none before
@@ -194,6 +195,7 @@ def write_commit_batch(
         outcomes[position] = Committed(
             poll=poll,
             options=tuple(option for key, option in sorted(after.items()) if key[0] == poll.id),
+            user_id=request.user_id,
             option_idx=request.option_idx,
             quantity=request.quantity,
             previous=previous,

@@ -9,6 +9,7 @@ closes the poll and posts the results through a :class:`PollPoster` the cog impl
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +71,14 @@ class PollService:
         self.currency = currency
         self.poster: PollPoster | None = None  # set by the polls cog when it loads
         self._listeners: list[Callable[[int], None]] = []
+        # Open polls' shape (question, options, prices: fixed once created) for the option
+        # panel; their counts there are not shown. Dropped when the poll closes, and a press on
+        # a stale panel is refused by the commit's own transaction anyway.
+        self._shapes: dict[int, tuple[Poll, list[PollOption]]] = {}
+        # Open polls' commitments per fan, loaded once per poll and kept by every batch this
+        # process writes (the only writer): an option press then reads nothing.
+        self._mine: dict[int, dict[int, tuple[tuple[int, int], ...]]] = {}
+        self._loading: dict[int, asyncio.Future[None]] = {}
         self._batches: GroupCommit[CommitRequest, Committed] = GroupCommit(
             self._write, "poll commitments"
         )
@@ -174,6 +183,8 @@ class PollService:
         poll = await self.store.by_close_send(row.id)
         if poll is None:
             return None  # the poll was deleted
+        self._shapes.pop(poll.id, None)
+        self._mine.pop(poll.id, None)
         await self.store.close(poll.id, utcnow())  # already closed after a crash: fine
         closed = await self.store.get_any(poll.id) or poll
         self._changed(poll.id)  # the post's buttons are disabled by the refresher
@@ -197,10 +208,18 @@ class PollService:
         self, guild_id: int, poll_id: int, option_idx: int, user_id: int
     ) -> tuple[Poll, PollOption, list[PollOption], dict[int, int]]:
         """What an option button shows the fan: refused once the poll closed."""
-        found = await self.store.panel(guild_id, poll_id, user_id)
-        if found is None:
-            raise UserError(NO_SUCH_POLL)
-        poll, options, mine = found
+        shape = self._shapes.get(poll_id)
+        if shape is None or shape[0].guild_id != guild_id:
+            found = await self.store.panel(guild_id, poll_id, user_id)
+            if found is None:
+                raise UserError(NO_SUCH_POLL)
+            poll, options, mine = found
+            if poll.is_open:
+                self._shapes[poll_id] = (poll, options)
+        else:
+            # The hot path: the poll's shape and the fan's commitments from memory.
+            poll, options = shape
+            mine = dict(await self._mine_of(poll_id, user_id))
         if not poll.is_open:
             raise UserError(wording.closed_sentence(poll))
         option = next((option for option in options if option.idx == option_idx), None)
@@ -237,12 +256,41 @@ class PollService:
         written: BatchWritten = await self.database.run_write(
             partial(write_commit_batch, batch, wording.goal_text, utcnow())
         )
+        for outcome in written.outcomes:
+            if isinstance(outcome, Committed) and outcome.poll.id in self._mine:
+                self._mine[outcome.poll.id][outcome.user_id] = outcome.mine
         # Posted by the schedule, which claims the row first: once, even across a crash.
         for send in written.goal_sends:
             self.schedule.jobs.schedule(send)
         for poll_id in {request.poll_id for request in batch}:
             self._changed(poll_id)
         return written.outcomes
+
+    async def _mine_of(self, poll_id: int, user_id: int) -> tuple[tuple[int, int], ...]:
+        loading = self._loading.get(poll_id)
+        if loading is None and poll_id not in self._mine:
+            loading = asyncio.ensure_future(self._load_mine(poll_id))
+            self._loading[poll_id] = loading
+        if loading is not None:  # half-loaded answers nobody
+            await asyncio.shield(loading)
+        return self._mine.get(poll_id, {}).get(user_id, ())
+
+    async def _load_mine(self, poll_id: int) -> None:
+        try:
+            # Batches written while this reads record their fans in ``known`` first; the
+            # read only fills in fans no later batch touched.
+            known: dict[int, tuple[tuple[int, int], ...]] = {}
+            self._mine[poll_id] = known
+            loaded: dict[int, dict[int, int]] = {}
+            for row in await self.store.commitments(poll_id):
+                loaded.setdefault(row.user_id, {})[row.option_idx] = row.quantity
+            for user, held in loaded.items():
+                known.setdefault(user, tuple(sorted(held.items())))
+        except BaseException:
+            self._mine.pop(poll_id, None)
+            raise
+        finally:
+            self._loading.pop(poll_id, None)
 
     async def idle(self) -> None:
         await self._batches.idle()

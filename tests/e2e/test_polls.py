@@ -47,12 +47,25 @@ async def test_commit_change_withdraw(sandbox: Sandbox, community: Community, bo
     gone = await sandbox.click(fan, other.message, f"dropbell:withdraw:{poll_id}:0")
     assert gone.content.startswith("You withdrew your 2 × **Moth Tee**.")
     assert "Your commitments in this poll: 5 × Moth Hoodie." in gone.content
+    # A fresh panel shows the same, and the fan's current quantity highlighted.
+    again = await sandbox.click(fan, post, f"dropbell:poll:{poll_id}:1")
+    assert "You have 5 now" in again.content
+    assert "Your commitments in this poll: 5 × Moth Hoodie." in again.content
+    assert again.message is not None
+    styles = {
+        c["custom_id"]: c["style"] for row in again.message.components for c in row["components"]
+    }
+    assert styles[f"dropbell:commit:{poll_id}:1:5"] == 3  # success: the current one
+    assert styles[f"dropbell:commit:{poll_id}:1:4"] == 2
+    await commit(sandbox, fan, post, 0, 4)
+    fresh = await sandbox.click(fan, post, f"dropbell:poll:{poll_id}:2")
+    assert "Your commitments in this poll: 4 × Moth Tee, 5 × Moth Hoodie." in fresh.content
 
     def tally_shown() -> bool:
         fields = field_values(sandbox.messages(community.drops.id)[-1])
         return fields["Moth Hoodie · 60.50 EUR"].startswith("5 units") and fields[
             "Moth Tee · 35.00 EUR"
-        ].startswith("0 units")
+        ].startswith("4 units")
 
     await wait_for(tally_shown, 10, "the post to show the tally")
 
