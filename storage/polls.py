@@ -168,6 +168,15 @@ class PollStore:
         async with self.database.read() as connection:
             return [Poll.from_row(row) for row in (await connection.execute(query)).all()]
 
+    async def showing(self, closed_since: datetime) -> list[int]:
+        """Polls whose post may still change: open ones, and ones closed since then."""
+        query = select(polls.c.id).where(
+            polls.c.message_id.is_not(None),
+            (polls.c.status == PollStatus.OPEN) | (polls.c.closed_at >= closed_since),
+        )
+        async with self.database.read() as connection:
+            return [int(poll_id) for (poll_id,) in await connection.execute(query)]
+
     async def options(self, poll_id: int) -> list[PollOption]:
         query = select(poll_options).where(poll_options.c.poll_id == poll_id)
         async with self.database.read() as connection:

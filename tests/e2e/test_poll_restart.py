@@ -33,7 +33,7 @@ async def test_kill_9_then_the_closing_happens_once(
     sandbox.relax("channel_send_limit", reason="three polls and their results in one channel")
     process = BotProcess(sandbox, database_path, community.guild.id, tmp_path / "bot.log")
     async with process.running(sandbox):
-        posts = [await create_poll(sandbox, community, question=f"Poll {i}?") for i in range(3)]
+        posts = [await create_poll(sandbox, community, question=f"Poll {i}?") for i in range(4)]
         ids = [poll_id_of(post) for post in posts]
         await commit(sandbox, community.fans[0], posts[0], 0, 3)
         await commit(sandbox, community.fans[1], posts[1], 1, 2)
@@ -57,6 +57,19 @@ async def test_kill_9_then_the_closing_happens_once(
             ids[1],
         )
         execute(database_path, "UPDATE polls SET status = 'closed' WHERE id = ?", ids[1])
+        # Poll 3 was killed after its closing was recorded, before its post was edited.
+        execute(
+            database_path,
+            "UPDATE scheduled_sends SET state = 'sent' WHERE id = "
+            "(SELECT close_send_id FROM polls WHERE id = ?)",
+            ids[3],
+        )
+        execute(
+            database_path,
+            "UPDATE polls SET status = 'closed', closed_at = ? WHERE id = ?",
+            past,
+            ids[3],
+        )
 
         identifies = sandbox.stats["identifies"]
         process.start()
@@ -66,13 +79,19 @@ async def test_kill_9_then_the_closing_happens_once(
         )
         await wait_for(
             lambda: (
-                close_states(database_path) == {ids[0]: "sent", ids[1]: "sent", ids[2]: "pending"}
+                close_states(database_path)
+                == {
+                    ids[0]: "sent",
+                    ids[1]: "sent",
+                    ids[2]: "pending",
+                    ids[3]: "sent",
+                }
             ),
             10,
             "both closings recorded as sent",
         )
         await wait_for(
-            lambda: all(disabled(sandbox.world.messages_by_id[p.id]) for p in posts[:2]),
+            lambda: all(disabled(sandbox.world.messages_by_id[posts[i].id]) for i in (0, 1, 3)),
             10,
             "the closed polls' buttons disabled",
         )
