@@ -186,6 +186,8 @@ class PollService:
         self._shapes.pop(poll.id, None)
         self._mine.pop(poll.id, None)
         await self.store.close(poll.id, utcnow())  # already closed after a crash: fine
+        # Again: a panel that read the poll just before the closing may have cached it open.
+        self._shapes.pop(poll.id, None)
         closed = await self.store.get_any(poll.id) or poll
         self._changed(poll.id)  # the post's buttons are disabled by the refresher
         if self.poster is None:
