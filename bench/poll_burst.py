@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sqlite3
 import sys
 import tempfile
@@ -29,6 +30,7 @@ from bench.floor import (
     print_checks,
     print_comparison,
 )
+from bench.profile import profiled
 from sandbox import Message, Sandbox, SeedInfo, seed_demo_world
 from sandbox.world import Member
 from services.stats import percentile
@@ -106,7 +108,7 @@ async def burst(
     return figures, answers
 
 
-async def run(n: int, concurrency: int, floor_n: int) -> bool:
+async def run(n: int, concurrency: int, floor_n: int, profile: bool = False) -> bool:
     with tempfile.TemporaryDirectory(prefix="dropbell-bench-") as folder:
         database = Path(folder) / "bench.db"
         async with Sandbox() as sb:
@@ -119,14 +121,20 @@ async def run(n: int, concurrency: int, floor_n: int) -> bool:
                 buttons = [await button_floor_figures(sb, floor_n, concurrency)]
             fans = [sb.create_member(seed.guild.id, f"fan{i}") for i in range(n)]
             early = [sb.create_member(seed.guild.id, f"early{i}") for i in range(WARM_UP // 2)]
-            async with dropbell_process(sb, database, seed.guild.id, log=Path(folder) / "log"):
+            async with dropbell_process(
+                sb, database, seed.guild.id, log=Path(folder) / "log"
+            ) as process:
                 warm = await create_poll(sb, seed, "Warm-up?", 10**9)
                 await burst(sb, warm, early, concurrency)
                 sent = [sum(quantity_of(i) for i in range(n) if i % OPTIONS == o) for o in range(3)]
                 goal = sum(sent) // 2  # reached in the middle of the burst
                 post = await create_poll(sb, seed, "Bench poll?", goal)
                 sb.reset_request_counts()
-                figures, answers = await burst(sb, post, fans, concurrency)
+                async with contextlib.AsyncExitStack() as stack:
+                    if profile:
+                        svg = await stack.enter_async_context(profiled(process.pid, "poll_burst"))
+                        print(f"profiling the bot (pid {process.pid}) into {svg}")
+                    figures, answers = await burst(sb, post, fans, concurrency)
                 requests = sb.request_counts()
                 await asyncio.sleep(4)  # the last coalesced edit and the goal post land
                 edits = sb.world.messages_by_id[post.id].edits
@@ -182,8 +190,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=5_000, help="fans (5,000)")
     parser.add_argument("--concurrency", type=int, default=32, help="in flight (32)")
     parser.add_argument("--floor-n", type=int, default=3_000, help="/ping interactions (3,000)")
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the bot with py-spy during the burst"
+    )
     args = parser.parse_args(argv)
-    sys.exit(0 if asyncio.run(run(args.n, args.concurrency, args.floor_n)) else 1)
+    ok = asyncio.run(run(args.n, args.concurrency, args.floor_n, args.profile))
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

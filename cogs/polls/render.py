@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import discord
@@ -70,8 +71,14 @@ def rendered(poll: Poll, options: list[PollOption], currency: str) -> Rendered |
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def panel_view(poll_id: int, option_idx: int, current: int | None) -> discord.ui.View:
-    """Quantity buttons 1-5 (the fan's current one highlighted) and Withdraw."""
+    """Quantity buttons 1-5 (the fan's current one highlighted) and Withdraw.
+
+    Built once per (poll, option, current quantity) and stopped: its buttons are dynamic items
+    found by custom_id, so the view need not be kept per message (discord.py would otherwise
+    store every ephemeral panel with a 15-minute timer), and building six buttons per press was
+    the press's largest cost in the poll_burst profile."""
     from cogs.polls.buttons import CommitButton, WithdrawButton
 
     items: list[PersistentButton] = [
@@ -84,4 +91,6 @@ def panel_view(poll_id: int, option_idx: int, current: int | None) -> discord.ui
     if not current:
         withdraw.item.disabled = True  # nothing to withdraw
     items.append(withdraw)
-    return view_of(*items)
+    view = view_of(*items)
+    view.stop()
+    return view
