@@ -67,6 +67,7 @@ async def burst(
     """Each fan: the option button, then a number on the panel it answered with."""
     poll_id = int(next(iter(post.custom_ids())).split(":")[2])
     latencies: list[float] = []
+    by_kind: dict[str, list[float]] = {"option": [], "quantity": []}
     answers: list[str] = []
     errors = 0
     counter = iter(range(len(fans)))
@@ -90,12 +91,21 @@ async def burst(
                 errors += 1
                 continue
             latencies.extend((panel.latency, done.latency))
+            by_kind["option"].append(panel.latency)
+            by_kind["quantity"].append(done.latency)
             answers.append(done.content)
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     seconds = time.perf_counter() - started
     latencies.sort()
+    for kind, values in by_kind.items():
+        values.sort()
+        if values:
+            print(
+                f"  {kind} presses: p50 {percentile(values, 0.5) * 1000:.1f} ms, "
+                f"p99 {percentile(values, 0.99) * 1000:.1f} ms"
+            )
     figures = Figures(
         n=2 * len(fans),
         concurrency=concurrency,
