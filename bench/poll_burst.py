@@ -62,7 +62,7 @@ async def create_poll(sb: Sandbox, seed: SeedInfo, question: str, goal: int) -> 
 
 
 async def burst(
-    sb: Sandbox, post: Message, fans: list[Member], concurrency: int
+    sb: Sandbox, post: Message, fans: list[Member], concurrency: int, *, show: bool = True
 ) -> tuple[Figures, list[str]]:
     """Each fan: the option button, then a number on the panel it answered with."""
     poll_id = int(next(iter(post.custom_ids())).split(":")[2])
@@ -101,7 +101,7 @@ async def burst(
     latencies.sort()
     for kind, values in by_kind.items():
         values.sort()
-        if values:
+        if values and show:
             print(
                 f"  {kind} presses: p50 {percentile(values, 0.5) * 1000:.1f} ms, "
                 f"p99 {percentile(values, 0.99) * 1000:.1f} ms"
@@ -135,7 +135,7 @@ async def run(n: int, concurrency: int, floor_n: int, profile: bool = False) -> 
                 sb, database, seed.guild.id, log=Path(folder) / "log"
             ) as process:
                 warm = await create_poll(sb, seed, "Warm-up?", 10**9)
-                await burst(sb, warm, early, concurrency)
+                await burst(sb, warm, early, concurrency, show=False)
                 sent = [sum(quantity_of(i) for i in range(n) if i % OPTIONS == o) for o in range(3)]
                 goal = sum(sent) // 2  # reached in the middle of the burst
                 post = await create_poll(sb, seed, "Bench poll?", goal)
