@@ -124,7 +124,9 @@ class Sender:
         claim_drop_id: int | None = None
         if row.kind in TEXT_SEND_KINDS:
             channel_id, content = row.channel_id, render.announcement(row)
-            mention = ROLE_MENTION.search(row.message or "")
+            # Only a manager's /announce text may ping; a poll's goal post never does.
+            announced = row.message if row.kind == SendKind.ANNOUNCEMENT else None
+            mention = ROLE_MENTION.search(announced or "")
             ping_role_id = int(mention.group(1)) if mention else None
         elif (
             drop is None

@@ -22,6 +22,10 @@ async def describe(row: ScheduledSend, drops: DropService) -> str:
         text = " ".join((row.message or "").split())
         short = text if len(text) <= 60 else text[:57] + "…"
         return f"the announcement “{short}” for <#{row.channel_id}>"
+    if row.kind == SendKind.POLL_GOAL:
+        return f"the goal post of a pre-order poll in <#{row.channel_id}>"
+    if row.kind == SendKind.POLL_CLOSE:
+        return f"the closing results of a pre-order poll in <#{row.channel_id}> (/poll results)"
     drop = await drops.get_any(row.drop_id) if row.drop_id is not None else None
     name = f"**{drop.name}**" if drop else "a deleted drop"
     if row.kind == SendKind.COUNTDOWN:

@@ -110,3 +110,18 @@ async def test_concurrent_commits_counted_exactly_and_goal_once(
     await wait_for(lambda: goal_posts(), 5, "the goal announcement")
     await asyncio.sleep(0.5)
     assert len(goal_posts()) == 1
+
+
+async def test_the_goal_post_pings_nobody(sandbox: Sandbox, community: Community, bot) -> None:
+    role = sandbox.create_role(community.guild.id, "Drop pings", mentionable=True)
+    post = await create_poll(sandbox, community, question=f"A tee for <@&{role.id}>?", goal=1)
+    await commit(sandbox, community.fans[0], post, 0, 1)
+
+    def goal_post() -> Message | None:
+        found = [m for m in sandbox.messages(community.drops.id) if "reached its goal" in m.content]
+        return found[0] if found else None
+
+    await wait_for(goal_post, 5, "the goal post")
+    found = goal_post()
+    assert found is not None and found.mention_roles == []
+    assert found.content.startswith(f"🎯 The pre-order poll **A tee for <@&{role.id}>?** reached")
