@@ -52,7 +52,8 @@ def opening(send: ScheduledSend, drop: Drop) -> str:
     lines = [f"{ping}🔔 **{drop.name}** is open now!"]
     if drop.product:
         lines.append(
-            f"**{drop.remaining:,}** of {drop.stock:,} left · {ALLOCATIONS[drop.allocation]}. "
+            f"**{drop.remaining:,}** of {drop.stock:,} left · "
+            f"{ALLOCATIONS[drop.allocation].rstrip('.')}. "
             "Press **Get my link** for your own purchase link."
         )
     if drop.allocation == Allocation.RAFFLE and drop.raffle_seed and drop.drawn_at:
