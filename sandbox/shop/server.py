@@ -18,6 +18,7 @@ from aiohttp import web
 
 from .catalog import Catalog
 from .checkout_page import CheckoutPages
+from .shopify_api import ShopifyApi
 from .stripe_api import StripeApi
 from .stripe_wire import error_response
 
@@ -62,6 +63,8 @@ class SandboxShop:
         host: str = "127.0.0.1",
         port: int = 0,
         stripe_webhook_secret: str = "sandbox-secret",
+        shopify_webhook_secret: str = "sandbox-shopify-secret",
+        shopify_admin_token: str = "shpat_sandbox",
     ) -> None:
         self.catalog = catalog or Catalog()
         self.host = host
@@ -71,9 +74,9 @@ class SandboxShop:
         self._limiter = EndpointLimiter()
         self._page_paths: set[str] = set()
         self.stripe = StripeApi(self.catalog, lambda: self.base_url, stripe_webhook_secret)
-        # Mount further APIs here (e.g. the Shopify-shaped one): each serves its routes() and
-        # obeys the same faults.
-        self.apis: list[ShopApi] = [self.stripe]
+        self.shopify = ShopifyApi(self.catalog, shopify_webhook_secret, shopify_admin_token)
+        # Each API serves its routes() and obeys the same faults.
+        self.apis: list[ShopApi] = [self.stripe, self.shopify]
         # Pages a person opens in a browser: not API requests, so no faults and no log.
         self.pages: list[ShopApi] = [CheckoutPages(self.stripe)]
 

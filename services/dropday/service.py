@@ -63,6 +63,10 @@ class DropDay:
 
     async def _drop_changed(self, drop_id: int) -> None:
         self.keeper.poke()
+        drop = await self.drops.get_any(drop_id)
+        if drop is not None and not drop.is_open and drop.product:
+            # Cancelled or closed: links never handed out are ended at the shop.
+            await self.pool.discard(drop)
 
     def start(self, notify: Notify) -> None:
         self._notify = notify
