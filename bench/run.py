@@ -19,7 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-BENCHMARKS = ("floor", "join_burst", "about_burst", "schedule_precision", "reminder_fanout")
+BENCHMARKS = (
+    "floor",
+    "join_burst",
+    "about_burst",
+    "schedule_precision",
+    "reminder_fanout",
+    "claim_storm",
+)
 TIMEOUT = 1200
 
 

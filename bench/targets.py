@@ -12,3 +12,6 @@ SCHEDULE_P99_MS = 250.0
 FANOUT_RATIO_TO_FLOOR = 1.15
 # about_burst: a command without the database, against the bare /ping floor.
 ABOUT_RATIO_TO_PING = 0.9
+# claim_storm: claims/s against the bare /ping floor of the same run, and the slowest answers.
+CLAIM_RATIO_TO_PING = 0.5
+CLAIM_P99_MS = 100.0
