@@ -4,8 +4,8 @@
 (``dropbell run``), connected to the sandbox Discord and to the sandbox shop (both in this
 process) through ``DROPBELL_SHOPS__SANDBOX__*``. A drop selling the sandbox tee is created with
 ``/drop create ... product:`` and its link pool is filled by the bot before it opens; once the
-pool holds a link per unit, ``/drop open`` opens it and 5,000 fans press Get my link for 500
-units. It prints claims/s and p50/p99 from the press to the answer (all answers, and the 500
+pool holds a link per unit and the margin, ``/drop open`` opens it and 5,000 fans press Get my
+link for 500 units. It prints claims/s and p50/p99 from the press to the answer (all, and the 500
 carrying a link), beside the /ping and button floors of the same run and the ratios; then
 checks the outcome against the SQLite file: exactly S answers carried a link, every link
 distinct, no fan with two, each answered link is the fan's claim on disk, remaining stock 0,
@@ -42,6 +42,7 @@ from bench.floor import (
 from bench.profile import profiled
 from sandbox import InteractionResult, Member, Message, Sandbox, SeedInfo, seed_demo_world
 from sandbox.shop.server import SandboxShop
+from services.dropday.pool import margin
 from services.stats import percentile
 
 WARM_UP = 300
@@ -84,7 +85,10 @@ async def run(n: int, stock: int, concurrency: int, floor_n: int, profile: bool 
                 drop_id = await create_selling_drop(sb, seed, "Bench Tee", stock)
                 loop = asyncio.get_running_loop()
                 started = loop.time()
-                await wait_for_pool(database, {warm_id: WARM_UP_STOCK, drop_id: stock})
+                # The whole pool (a link per unit and the margin) is issued before opening, as
+                # it would be in the hour before a real drop: the storm measures claims alone.
+                full = {warm_id: WARM_UP_STOCK, drop_id: stock}
+                await wait_for_pool(database, {d: u + margin(u) for d, u in full.items()})
                 pool_seconds = loop.time() - started
                 sessions = len(shop.stripe.sessions)
                 # The same warm-up the floors had, on a drop of its own (links and sold out).
@@ -115,7 +119,7 @@ async def run(n: int, stock: int, concurrency: int, floor_n: int, profile: bool 
         )
         print(
             f"  link pool: {sessions:,} Checkout Sessions issued by the sandbox shop before "
-            f"opening ({pool_seconds:.1f} s until both pools held a link per unit)"
+            f"opening ({pool_seconds:.1f} s until both pools held a link per unit and the margin)"
         )
         print_comparison("claim (dropbell)", [claims], floor, buttons=buttons)
         linked = [a for a in answers if a.url is not None]
@@ -127,6 +131,8 @@ async def run(n: int, stock: int, concurrency: int, floor_n: int, profile: bool 
             "  shop requests during the storm: "
             + (", ".join(f"{k} x{v}" for k, v in shop_calls.items()) or "none")
         )
+        pool = ", ".join(f"{state} {count:,}" for state, count in sorted(on_disk.links.items()))
+        print(f"  the drop's links afterwards: {pool}")
         return report(claims, floor[0], answers, on_disk, n, stock, requests)
 
 
@@ -172,7 +178,7 @@ async def create_selling_drop(sb: Sandbox, seed: SeedInfo, name: str, stock: int
 
 
 async def wait_for_pool(database: Path, wanted: dict[int, int], timeout: float = 300) -> None:
-    """Until each drop's pool holds a ready link per unit (read from the SQLite file)."""
+    """Until each drop's pool holds ``wanted`` ready links (read from the SQLite file)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -216,6 +222,7 @@ class OnDisk:
     claim_rows: int
     distinct_links: int
     states: Counter[str]
+    links: Counter[str]  # the drop's pooled links by state
 
 
 def read_outcome(database: Path, drop_id: int) -> OnDisk:
@@ -228,6 +235,14 @@ def read_outcome(database: Path, drop_id: int) -> OnDisk:
             "JOIN claim_links l ON l.id = c.link_id WHERE c.drop_id = ?",
             (drop_id,),
         ).fetchall()
+        links = Counter(
+            dict(
+                connection.execute(
+                    "SELECT state, count(*) FROM claim_links WHERE drop_id = ? GROUP BY state",
+                    (drop_id,),
+                ).fetchall()
+            )
+        )
     return OnDisk(
         remaining=remaining,
         stock=stock,
@@ -235,6 +250,7 @@ def read_outcome(database: Path, drop_id: int) -> OnDisk:
         claim_rows=len(rows),
         distinct_links=len({link_id for _, _, link_id, _ in rows}),
         states=Counter(state for *_, state in rows),
+        links=links,
     )
 
 
@@ -262,6 +278,14 @@ def report(
     sold_out = sum(1 for a in answers if a.url is None and "is sold out" in a.content)
     matches = sum(1 for a in linked if disk.claims.get(a.user_id) == a.url)
     callbacks = sum(count for route, count in requests.items() if route.endswith("/callback"))
+    others = (
+        ", ".join(
+            f"{route} x{count}"
+            for route, count in requests.items()
+            if not route.endswith("/callback")
+        )
+        or "none"
+    )
     link_p99 = percentile(sorted(a.latency for a in linked), 0.99) * 1000 if linked else 0.0
     ratio = claims.per_second / floor.per_second if floor.per_second else 0.0
     checks = {
@@ -282,7 +306,9 @@ def report(
         f"{dict(disk.states)}": (disk.claim_rows == disk.distinct_links == stock),
         f"remaining stock on disk: {disk.remaining} of {disk.stock}": disk.remaining == 0,
         f"answers saying sold out: {sold_out:,} (expected {n - stock:,})": sold_out == n - stock,
-        f"interaction responses: {callbacks:,} (one per press)": callbacks == n,
+        f"interaction responses: {callbacks:,} (one per press); other REST calls: {others}": (
+            callbacks == n
+        ),
         f"ratio to floor {ratio:.2f} >= {targets.CLAIM_RATIO_TO_PING}": (
             ratio >= targets.CLAIM_RATIO_TO_PING
         ),
