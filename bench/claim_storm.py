@@ -126,6 +126,7 @@ async def run(n: int, stock: int, concurrency: int, floor_n: int, profile: bool 
         refused = [a for a in answers if a.url is None]
         print_latencies("answers with a link", linked)
         print_latencies("sold-out answers", refused)
+        print_over_time(answers, stock)
         shop_calls = Counter(f"{method} {path.split('/cs_')[0]}" for method, path, _ in shop_during)
         print(
             "  shop requests during the storm: "
@@ -261,6 +262,17 @@ def print_latencies(label: str, answers: list[Answer]) -> None:
             f"  {label}: {len(latencies):,}, p50 {percentile(latencies, 0.50) * 1000:.2f} ms, "
             f"p99 {percentile(latencies, 0.99) * 1000:.2f} ms"
         )
+
+
+def print_over_time(answers: list[Answer], size: int) -> None:
+    """p50/p99 of each ``size`` answers in the order they came back: where the slow ones are."""
+    slices = []
+    for start in range(0, len(answers), size):
+        latencies = sorted(a.latency for a in answers[start : start + size])
+        slices.append(
+            f"{percentile(latencies, 0.50) * 1000:.0f}/{percentile(latencies, 0.99) * 1000:.0f}"
+        )
+    print(f"  p50/p99 ms of each {size:,} answers in turn: {' '.join(slices)}")
 
 
 def report(
