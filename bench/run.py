@@ -25,6 +25,7 @@ BENCHMARKS = (
     "about_burst",
     "schedule_precision",
     "reminder_fanout",
+    "link_pool",
     "claim_storm",
 )
 TIMEOUT = 1200

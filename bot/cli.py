@@ -54,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8765, help="port to listen on (8765)")
     sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     sandbox.add_argument(
+        "--shop-port", type=int, default=8766, help="port of the sandbox shop (8766)"
+    )
+    sandbox.add_argument(
+        "--webhook-url",
+        default="http://127.0.0.1:8080/webhooks/sandbox",
+        help="where the sandbox shop sends its webhooks (the bot's listener, web.port 8080)",
+    )
+    sandbox.add_argument(
         "--seed",
         type=int,
         default=0,
@@ -127,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         return _check(args.config)
     if args.command == "sandbox":
-        return _sandbox(args.host, args.port, args.seed, level)
+        return _sandbox(args, level)
     if args.command == "demo":
         from bot.demo import run_demo
 
@@ -170,17 +178,28 @@ def _with_settings(args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
-def _sandbox(host: str, port: int, seed: int, level: int) -> int:
+def _sandbox(args: argparse.Namespace, level: int) -> int:
     from sandbox import serve_forever
 
     setup_logging(level)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_forever(port, host=host, seed=seed))
+            asyncio.run(
+                serve_forever(
+                    args.port,
+                    host=args.host,
+                    seed=args.seed,
+                    shop_port=args.shop_port,
+                    webhook_url=args.webhook_url,
+                )
+            )
     except OSError as error:
         from bot.failures import busy_port
 
-        sentence = busy_port(error, host, port)
+        # Two servers start (Discord's and the shop): the error says which port failed.
+        port = getattr(error, "port", args.port)
+        option = "--shop-port" if port == args.shop_port != args.port else "--port"
+        sentence = busy_port(error, args.host, port, option)
         if sentence is None:
             raise
         log.debug("sandbox failed to start", exc_info=True)

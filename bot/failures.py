@@ -43,9 +43,11 @@ def explain(error: BaseException, settings: Settings | None = None) -> str | Non
     return None
 
 
-def busy_port(error: OSError, host: str, port: int) -> str | None:
+def busy_port(error: OSError, host: str, port: int, option: str = "--port") -> str | None:
     if error.errno == errno.EADDRINUSE:
-        return f"port {port} on {host} is already in use; stop what uses it or pick another --port."
+        return (
+            f"port {port} on {host} is already in use; stop what uses it or pick another {option}."
+        )
     return None
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from .server import Sandbox
+from .shop import SandboxShop
 from .world import MANAGE_GUILD, Channel, Guild, Member, Role, utcnow
 
 
@@ -81,14 +82,67 @@ Drive it with curl:
 """
 
 
-async def serve_forever(port: int, host: str = "127.0.0.1", seed: int = 0) -> None:
-    """Run a seeded sandbox until cancelled (Ctrl-C). The same ``seed`` builds the same ids."""
+class PortInUse(OSError):
+    """Starting a server failed on ``port`` (the sandbox runs two: say which)."""
+
+    def __init__(self, error: OSError, port: int) -> None:
+        super().__init__(error.errno, error.strerror)
+        self.port = port
+
+
+# What the sandbox shop sells when started by hand (Stripe Price ids).
+SHOP_PRODUCTS = (
+    ("price_night_moth_tee", "Night Moth Tee", 3500, 50),
+    ("price_moth_cap", "Moth Cap", 2000, 20),
+)
+
+
+def describe_shop(shop: SandboxShop, webhook_url: str) -> str:
+    products = "\n".join(
+        f"  {p.id}: {p.name}, {p.price_cents / 100:.2f} {p.currency.upper()}, stock {p.stock}"
+        for p in shop.catalog.products.values()
+    )
+    # The webhook secret is the config default, so it is neither printed nor needed here.
+    return f"""\
+Sandbox shop (Stripe-shaped API) on {shop.base_url}, sending signed webhooks to
+{webhook_url}. Paste into config.toml:
+  [shops.sandbox]
+  kind = "sandbox"
+  api_base = "{shop.base_url}"
+Products (use as product "sandbox:<id>"):
+{products}
+Open a link it issues to pay or let it expire by hand.
+"""
+
+
+async def serve_forever(
+    port: int,
+    host: str = "127.0.0.1",
+    seed: int = 0,
+    shop_port: int = 0,
+    webhook_url: str = "http://127.0.0.1:8080/webhooks/sandbox",
+) -> None:
+    """Run a seeded sandbox and the sandbox shop until cancelled (Ctrl-C). The same ``seed``
+    builds the same ids; ``shop_port`` 0 picks a free port."""
     sb = Sandbox(host=host, port=port, seed=seed)
-    await sb.start()
+    shop = SandboxShop(host=host, port=shop_port)
+    for price_id, name, cents, stock in SHOP_PRODUCTS:
+        shop.catalog.add_product(price_id, name, cents, stock)
+    shop.stripe.webhook_urls.append(webhook_url)
     try:
+        await sb.start()
+    except OSError as error:
+        raise PortInUse(error, port) from error
+    try:
+        try:
+            await shop.start()
+        except OSError as error:
+            raise PortInUse(error, shop_port) from error
         world = seed_demo_world(sb)
         sb.ids.release()
         print(describe(sb, world), flush=True)
+        print(describe_shop(shop, webhook_url), flush=True)
         await asyncio.Event().wait()
     finally:
+        await shop.stop()
         await sb.stop()

@@ -22,6 +22,7 @@ class DropEvents:
         self._drop_listeners: list[DropListener] = []
         self._waitlist_listeners: list[WaitlistListener] = []
         self._opt_in_listeners: list[OptInListener] = []
+        self._restock_listeners: list[DropListener] = []
 
     def on_drop_changed(self, listener: DropListener) -> Callable[[], None]:
         """Listen to changes of a drop (created, edited, cancelled, opened); returns an undo."""
@@ -36,6 +37,18 @@ class DropEvents:
         """Listen to fans turning reminders on (called with the user id; keep it cheap)."""
         self._opt_in_listeners.append(listener)
         return lambda: self._opt_in_listeners.remove(listener)
+
+    def on_restock(self, listener: DropListener) -> Callable[[], None]:
+        """Listen to a live drop getting units back (a restock webhook, /drop edit stock)."""
+        self._restock_listeners.append(listener)
+        return lambda: self._restock_listeners.remove(listener)
+
+    async def restocked(self, drop_id: int) -> None:
+        for listener in list(self._restock_listeners):
+            try:
+                await listener(drop_id)
+            except Exception:
+                log.exception("a listener failed to follow the restock of drop %s", drop_id)
 
     async def drop_changed(self, drop_id: int) -> None:
         for listener in list(self._drop_listeners):

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from shops.base import Shop
 from shops.circuit import CircuitBreaker, OnOpen
 from shops.sandbox import SandboxShop
+from shops.shopify import ShopifyShop
 from shops.stripe import StripeShop
 
 # Per-shop settings as config gives them: secrets already revealed, None for "not set".
@@ -33,10 +34,14 @@ def connect(name: str, kind: str, options: Options) -> Shop:
         if kind == "sandbox":
             return SandboxShop(name, **_only(given, "api_base", "webhook_secret"))
         if kind == "shopify":
-            # --- Shopify: shops/shopify.py (class ShopifyShop) comes from the Shopify branch;
-            # construct it here from shop_domain, admin_token, webhook_secret, api_version,
-            # api_base.
-            raise ValueError(f"Shop {name!r}: Shopify shops are not built into this version yet.")
+            return ShopifyShop(
+                name,
+                shop_domain=given["shop_domain"],
+                admin_token=given["admin_token"],
+                webhook_secret=given["webhook_secret"],
+                api_version=given.get("api_version", "2025-10"),
+                api_base=given.get("api_base"),
+            )
     except KeyError as missing:
         raise ValueError(f"Shop {name!r} ({kind}) needs {missing.args[0]}.") from None
     raise ValueError(f"Shop {name!r} has kind {kind!r}; use stripe, shopify or sandbox.")

@@ -280,7 +280,8 @@ class StripeShop:
                 bucket.pause(wait)
             except stripe.APIConnectionError:
                 raise ShopUnavailable(
-                    f"Stripe shop {self.name!r} did not answer in time ({what})."
+                    f"Stripe shop {self.name!r} could not be reached or did not answer in "
+                    f"time ({what})."
                 ) from None
             except (stripe.AuthenticationError, stripe.PermissionError):
                 raise ShopRefused(

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, func, select
 
 from storage.drops import Drop
 from storage.engine import Database
@@ -68,8 +68,9 @@ class OrderStore:
         return await self.database.run_write(work)
 
     async def restock(self, product: str, available: int, now: datetime) -> list[Drop]:
-        """Open drops selling ``product`` get units back up to ``available``; the drops that
-        gained any (as after the change)."""
+        """The shop has ``available`` units of ``product`` again: each open drop selling it
+        gets free units up to that, less the units its fans hold (a held unit is paid from the
+        same shop stock). The drops that gained any, as after the change."""
 
         def work(connection: Connection) -> list[Drop]:
             gained: list[Drop] = []
@@ -79,7 +80,12 @@ class OrderStore:
                 )
             ).all()
             for row in rows:
-                extra = available - row.remaining
+                held = connection.execute(
+                    select(func.count()).where(
+                        claims.c.drop_id == row.id, claims.c.state == ClaimState.HELD
+                    )
+                ).scalar_one()
+                extra = available - held - row.remaining
                 if extra <= 0:
                     continue
                 updated = connection.execute(

@@ -14,13 +14,14 @@ from typing import Any
 from sqlalchemy import Row, and_, or_, select
 
 from storage.engine import Database
-from storage.states import DeliveryState, SendState
+from storage.states import DeliveryState, SendKind, SendState
 from storage.tables import (
     dm_channels,
     dm_unreachable,
     reminder_deliveries,
     reminder_optins,
     scheduled_sends,
+    waitlist_entries,
 )
 
 PENDING, SENDING = DeliveryState.PENDING, DeliveryState.SENDING
@@ -37,6 +38,8 @@ class Delivery:
     message_id: int | None
     attempts: int
     offset_seconds: int = 0
+    kind: str = SendKind.REMINDER
+    draw_rank: int | None = None  # raffle results: the fan's place in draw order
 
     @property
     def marker(self) -> str:
@@ -147,11 +150,20 @@ class ReminderStore:
                     select(
                         reminder_deliveries,
                         scheduled_sends.c.offset_seconds,
+                        scheduled_sends.c.kind.label("send_kind"),
+                        waitlist_entries.c.draw_rank,
                         reminder_optins.c.user_id.label("opted_in"),
                         dm_unreachable.c.recorded_at.label("unreachable_at"),
                         reminder_optins.c.created_at.label("opted_in_at"),
                     )
                     .join(scheduled_sends, scheduled_sends.c.id == reminder_deliveries.c.send_id)
+                    .outerjoin(
+                        waitlist_entries,
+                        and_(
+                            waitlist_entries.c.drop_id == reminder_deliveries.c.drop_id,
+                            waitlist_entries.c.user_id == reminder_deliveries.c.user_id,
+                        ),
+                    )
                     .outerjoin(
                         reminder_optins,
                         and_(
@@ -186,7 +198,11 @@ class ReminderStore:
             if state == SKIPPED:
                 return None
             return dataclasses.replace(
-                _delivery(row, row.offset_seconds), state=SENDING, attempts=row.attempts + 1
+                _delivery(row, row.offset_seconds),
+                state=SENDING,
+                attempts=row.attempts + 1,
+                kind=row.send_kind,
+                draw_rank=row.draw_rank,
             )
 
     async def finish_delivery(

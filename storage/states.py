@@ -31,6 +31,12 @@ class SendKind(StrEnum):
     COUNTDOWN = "countdown"
     OPENING = "opening"
     REMINDER = "reminder"
+    RAFFLE = "raffle"  # DMs with each opted-in entrant's draw result
+    RESTOCK = "restock"  # DMs telling opted-in fans that units came back
+
+
+# Sends that are DMs to each opted-in fan of a drop rather than one post.
+DM_SEND_KINDS = (SendKind.REMINDER, SendKind.RAFFLE, SendKind.RESTOCK)
 
 
 class SendState(StrEnum):

@@ -22,6 +22,7 @@ class FanEntry:
     place: int
     total: int
     reminders: bool
+    draw_rank: int | None = None  # raffles, once drawn: the fan's place in draw order
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,11 @@ class WaitlistStore:
         async with self.database.read() as connection:
             rows = (
                 await connection.execute(
-                    select(drops, reminder_optins.c.user_id.label("reminder_user"))
+                    select(
+                        drops,
+                        reminder_optins.c.user_id.label("reminder_user"),
+                        waitlist_entries.c.draw_rank,
+                    )
                     .join(waitlist_entries, waitlist_entries.c.drop_id == drops.c.id)
                     .outerjoin(
                         reminder_optins,
@@ -122,7 +127,12 @@ class WaitlistStore:
                 place = await self._place(connection, row.id, user_id)
                 assert place is not None
                 entries.append(
-                    FanEntry(Drop.from_row(row), *place, reminders=row.reminder_user is not None)
+                    FanEntry(
+                        Drop.from_row(row),
+                        *place,
+                        reminders=row.reminder_user is not None,
+                        draw_rank=row.draw_rank,
+                    )
                 )
         return entries
 

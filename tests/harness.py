@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.endpoints import loopback_connector
 from bot.runner import built_bot
 from sandbox import Message, Sandbox, SeedInfo, seed_demo_world
+from shops.base import Shop
 
 TOKEN = "sandbox-token-for-tests"
 REPO = Path(__file__).resolve().parent.parent
@@ -99,9 +100,15 @@ def seconds_before(*seconds: float) -> list[float]:
 class InProcessBot:
     """The real bot in the test's own event loop; start, stop and start again on one file."""
 
-    def __init__(self, settings: Settings, extensions: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        extensions: list[str] | None = None,
+        shops: Mapping[str, Shop] | None = None,
+    ) -> None:
         self.settings = settings
         self.extensions = extensions
+        self.shops = shops  # None: connected from the settings, as `dropbell run` does
         self.bot: Dropbell | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._task: asyncio.Task[None] | None = None
@@ -113,6 +120,7 @@ class InProcessBot:
                 self.settings,
                 connector=loopback_connector(),
                 extensions=self.extensions,
+                shops=self.shops,
                 # The sandbox sends every GUILD_CREATE at once; don't wait 2 s for stragglers.
                 guild_ready_timeout=0.05,
             )

@@ -76,9 +76,6 @@ class ClaimAnswers:
                 view=None,
             )
 
-    async def restocked(self, drop: Drop) -> None:
-        return None
-
 
 # One per bot (tests run several bots in one process), gone with the bot.
 _ANSWERS: weakref.WeakKeyDictionary[discord.Client, ClaimAnswers] = weakref.WeakKeyDictionary()

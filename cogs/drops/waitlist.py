@@ -15,6 +15,7 @@ from services.drops.wording import (
     opening_phrase,
     place_phrase,
     place_sentence,
+    raffle_phrase,
     reminder_on_sentence,
 )
 from services.localtime import utcnow
@@ -100,7 +101,9 @@ class Waitlist(commands.GroupCog, group_name="waitlist", group_description="Drop
         for entry in sorted(entries, key=lambda entry: not entry.drop.is_open):
             drop = entry.drop
             bell = " 🔔" if entry.reminders else ""
-            if drop.is_open:
+            if drop.drawn_at is not None and drop.is_open:
+                lines.append(f"**{drop.name}**: {raffle_phrase(drop, entry.draw_rank)}{bell}")
+            elif drop.is_open:
                 standing = place_phrase(drop, entry.place, entry.total)
                 lines.append(f"**{drop.name}**: {standing}, {opening_phrase(drop)}{bell}")
             elif drop.starts_at < recent:

@@ -17,6 +17,8 @@ from typing import Protocol
 from aiohttp import web
 
 from .catalog import Catalog
+from .checkout_page import CheckoutPages
+from .shopify_api import ShopifyApi
 from .stripe_api import StripeApi
 from .stripe_wire import error_response
 
@@ -61,6 +63,8 @@ class SandboxShop:
         host: str = "127.0.0.1",
         port: int = 0,
         stripe_webhook_secret: str = "sandbox-secret",
+        shopify_webhook_secret: str = "sandbox-shopify-secret",
+        shopify_admin_token: str = "shpat_sandbox",
     ) -> None:
         self.catalog = catalog or Catalog()
         self.host = host
@@ -68,10 +72,13 @@ class SandboxShop:
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
         self._limiter = EndpointLimiter()
+        self._page_paths: set[str] = set()
         self.stripe = StripeApi(self.catalog, lambda: self.base_url, stripe_webhook_secret)
-        # Mount further APIs here (e.g. the Shopify-shaped one): each serves its routes() and
-        # obeys the same faults.
-        self.apis: list[ShopApi] = [self.stripe]
+        self.shopify = ShopifyApi(self.catalog, shopify_webhook_secret, shopify_admin_token)
+        # Each API serves its routes() and obeys the same faults.
+        self.apis: list[ShopApi] = [self.stripe, self.shopify]
+        # Pages a person opens in a browser: not API requests, so no faults and no log.
+        self.pages: list[ShopApi] = [CheckoutPages(self.stripe)]
 
     @property
     def port(self) -> int:
@@ -87,6 +94,10 @@ class SandboxShop:
         app = web.Application(middlewares=[self._faults_and_log])
         for api in self.apis:
             app.add_routes(api.routes())
+        for pages in self.pages:
+            routes = pages.routes()
+            self._page_paths.update(route.path for route in routes)
+            app.add_routes(routes)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port)
@@ -114,6 +125,9 @@ class SandboxShop:
 
     @web.middleware
     async def _faults_and_log(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        resource = request.match_info.route.resource
+        if resource is not None and resource.canonical in self._page_paths:
+            return await handler(request)
         status = 500
         try:
             response = await self._fault(request) or await handler(request)

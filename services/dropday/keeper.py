@@ -26,6 +26,9 @@ from storage.raffle import RaffleStore
 log = logging.getLogger("dropbell.dropday")
 
 POLL = 30.0
+# A pool the shop could not fill is tried again this soon (the shop's circuit, if open,
+# answers at once without calling it).
+POOL_RETRY = timedelta(seconds=3)
 
 
 def raffle_round(drawn_at: datetime, hold: timedelta, now: datetime) -> int:
@@ -91,9 +94,11 @@ class Keeper:
             self.stock_changed(drop_id)
         await self._end_links()
         next_round = await self._raffle_rounds(now)
+        short = False
         for drop in await self.drops.selling():
-            await self.pool.top_up(drop)
-        due = [moment for moment in (await self.holds.next_due(), next_round) if moment]
+            short = not await self.pool.top_up(drop) or short
+        retry = utcnow() + POOL_RETRY if short else None
+        due = [moment for moment in (await self.holds.next_due(), next_round, retry) if moment]
         return min(due) if due else None
 
     async def _end_links(self) -> None:

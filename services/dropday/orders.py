@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services import metrics
+from services.events import DropEvents
 from services.localtime import utcnow
 from shops.base import EventKind, Shop, ShopEvent, WebhookRejected
-from storage.drops import Drop
 from storage.orders import Applied, OrderFacts, OrderStore, Outcome
 
 log = logging.getLogger("dropbell.orders")
@@ -32,8 +32,6 @@ class OrderListener(Protocol):
 
     async def order_applied(self, applied: Applied) -> None: ...
 
-    async def restocked(self, drop: Drop) -> None: ...
-
 
 class Orders:
     def __init__(
@@ -41,7 +39,9 @@ class Orders:
         store: OrderStore,
         shops: Mapping[str, Shop],
         stock_changed: Callable[[int], None],
+        events: DropEvents,
     ) -> None:
+        self.events = events
         self.store = store
         self.shops = shops
         self.stock_changed = stock_changed
@@ -96,6 +96,6 @@ class Orders:
         product = f"{shop_name}:{event.product_id}"
         for drop in await self.store.restock(product, event.quantity, utcnow()):
             self.stock_changed(drop.id)
-            for listener in self.listeners:
-                await listener.restocked(drop)
+            if drop.status == "live":
+                await self.events.restocked(drop.id)
         return Outcome.RESTOCKED

@@ -52,15 +52,16 @@ class LinkPool:
             and drop.starts_at - utcnow() <= LEAD
         )
 
-    async def top_up(self, drop: Drop) -> int:
-        """Issue what the pool lacks for this drop; how many links were added."""
+    async def top_up(self, drop: Drop) -> bool:
+        """Issue what the pool lacks for this drop; False if it still lacks some (the shop
+        failed), so the caller tries again soon."""
         if drop.product is None or not self.wanted(drop):
-            return 0
+            return True
         shop_name, product_id = split_product(drop.product)
         shop = self.shops.get(shop_name)
         if shop is None:
             log.warning("drop %s sells from unknown shop %r", drop.id, shop_name)
-            return 0
+            return True
         lock = self._locks.setdefault(drop.id, asyncio.Lock())
         async with lock:
             now = utcnow()
@@ -68,13 +69,10 @@ class LinkPool:
             have = await self.store.usable(drop.id, now + self.hold + SAFETY)
             lacking = drop.remaining + margin(drop.remaining) - have
             fresh = await self.store.reserve(drop.id, shop_name, max(0, lacking), now)
-            added = 0
             for pending in [*retry, *fresh]:
-                if await self._issue(shop, product_id, pending):
-                    added += 1
-                else:
-                    break  # the shop is failing: the next top-up tries again
-            return added
+                if not await self._issue(shop, product_id, pending):
+                    return False  # the shop is failing: the next top-up tries again
+            return True
 
     async def _issue(self, shop: Shop, product_id: str, pending: PendingLink) -> bool:
         try:

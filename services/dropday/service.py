@@ -49,7 +49,7 @@ class DropDay:
             stock_changed=self.stock_changed,
         )
         self.claims = ClaimService(database, hold, self.stock_changed)
-        self.orders = Orders(OrderStore(database), shops, self.stock_changed)
+        self.orders = Orders(OrderStore(database), shops, self.stock_changed, events)
         self.orders.late_payment = self._late_payment
         self.products = Products(shops)
         self._notify: Notify | None = None
@@ -63,6 +63,10 @@ class DropDay:
 
     async def _drop_changed(self, drop_id: int) -> None:
         self.keeper.poke()
+        drop = await self.drops.get_any(drop_id)
+        if drop is not None and not drop.is_open and drop.product:
+            # Cancelled or closed: links never handed out are ended at the shop.
+            await self.pool.discard(drop)
 
     def start(self, notify: Notify) -> None:
         self._notify = notify

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from services.drops.rules import Member, unmet_requirement
 from services.errors import UserError
 from services.localtime import discord_timestamp
+from services.text import plural
 from storage.claims import ClaimRequest, FanStanding
 from storage.drops import Drop
 from storage.states import Allocation, DropStatus
@@ -136,8 +137,8 @@ def _line_turn(
         return None
     if standing.place is None:
         return UserError(
-            f"For its first {drop.early_access_minutes} minutes, **{drop.name}** is for fans "
-            f"on its waitlist; anyone can claim from {discord_timestamp(early_ends, 'R')}."
+            f"For its first {plural(drop.early_access_minutes, 'minute')}, **{drop.name}** is "
+            f"for fans on its waitlist; anyone can claim from {discord_timestamp(early_ends, 'R')}."
         )
     waves = waves_for(drop, drop.waitlist_size)
     opens = waves.opens_at(

@@ -140,6 +140,8 @@ class DropService:
                 await self._check_name_free(connection, guild_id, values["name"], drop.id)
             updated = await self.store.update(connection, drop.id, **values, updated_at=now)
         await self.events.drop_changed(updated.id)
+        if updated.status == DropStatus.LIVE and updated.remaining > drop.remaining:
+            await self.events.restocked(updated.id)  # claims re-open; opted-in fans are told
         return updated
 
     async def cancel(self, guild_id: int, drop_id: int) -> Drop:

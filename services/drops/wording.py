@@ -80,3 +80,15 @@ def reminder_on_sentence(
         )
     parts.append("Press Remind me again to turn them off.")
     return " ".join(parts)
+
+
+def raffle_phrase(drop: Drop, rank: int | None) -> str:
+    """A fan's raffle result, kindly, as /waitlist status tells it."""
+    if rank is None:
+        return "drawn; you joined after the draw, so you were not in it"
+    if rank <= drop.claim_window:
+        return "🎉 you won the raffle — press **Get my link** on the drop's post"
+    return (
+        f"not drawn this time — thank you for entering; you are reserve #{rank - drop.stock}, "
+        "and a winner's unpaid unit passes to the reserves in draw order"
+    )

@@ -26,7 +26,7 @@ from services.schedule.outbox import CLOSED_DMS, Outbox, SendFailed, Unreachable
 from services.schedule.pacing import Pacer
 from storage.drops import Drop
 from storage.reminders import Delivery, ReminderStore
-from storage.states import DeliveryState, DropStatus
+from storage.states import DeliveryState, DropStatus, SendKind
 
 PENDING, SENT, FAILED = DeliveryState.PENDING, DeliveryState.SENT, DeliveryState.FAILED
 SKIPPED = DeliveryState.SKIPPED
@@ -141,7 +141,10 @@ class DMQueue:
             return
         drop = await self.get_drop(delivery.drop_id)
         opened = drop is not None and drop.status != DropStatus.SCHEDULED
-        if drop is None or not drop.is_open or (delivery.offset_seconds > 0 and opened):
+        late = delivery.offset_seconds > 0 and opened
+        if delivery.kind != SendKind.REMINDER:
+            late = drop is None or drop.status != DropStatus.LIVE  # news of a live drop only
+        if drop is None or not drop.is_open or late:
             # A "opens in an hour" that could only arrive after the opening is not sent.
             await self.store.finish_delivery(delivery.id, SKIPPED)
             return
@@ -154,7 +157,7 @@ class DMQueue:
             return
         try:
             message_id = await self.outbox.dm(
-                channel_id, render.reminder_dm(delivery, drop), delivery.drop_id
+                channel_id, render.dm_for(delivery, drop), delivery.drop_id
             )
         except Unreachable:
             metrics.REMINDER_DMS.labels(outcome="unreachable").inc()

@@ -85,6 +85,9 @@ class DropPlan:
             elif drop.status == DropStatus.LIVE:
                 # Opened (perhaps early): a countdown would now be wrong; the rest stays.
                 removed.extend(row.id for row in pending.values() if row.kind == SendKind.COUNTDOWN)
+                if drop.drawn_at is not None and not any(r.kind == SendKind.RAFFLE for r in rows):
+                    # Drawn: each opted-in entrant gets their result by DM, once.
+                    changed.append(await self._dm_row(connection, drop, SendKind.RAFFLE))
             else:
                 removed.extend(row.id for row in pending.values())
             for send_id in removed:
@@ -93,6 +96,28 @@ class DropPlan:
             self.jobs.unschedule(send_id)
         for row in changed:
             self.jobs.schedule(row)
+
+    async def owe_dms(self, drop_id: int, kind: SendKind) -> None:
+        """DMs of ``kind`` to the drop's opted-in fans, now (restocks)."""
+        drop = await self.drops.get_any(drop_id)
+        if drop is None:
+            return
+        async with self.sends.write() as connection:
+            row = await self._dm_row(connection, drop, kind)
+        self.jobs.schedule(row)
+
+    async def _dm_row(
+        self, connection: AsyncConnection, drop: Drop, kind: SendKind
+    ) -> ScheduledSend:
+        return await self.sends.insert(
+            connection,
+            guild_id=drop.guild_id,
+            kind=kind,
+            drop_id=drop.id,
+            channel_id=drop.channel_id,
+            due_at=utcnow(),
+            offset_seconds=0,
+        )
 
     async def _plan_scheduled(
         self,

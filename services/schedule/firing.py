@@ -28,7 +28,7 @@ from services.schedule.reports import ManagerReports
 from services.schedule.timing import next_occurrence
 from storage.reminders import ReminderStore
 from storage.schedule import ScheduledSend, SendStore
-from storage.states import DropStatus, SendKind, SendState
+from storage.states import DM_SEND_KINDS, DropStatus, SendKind, SendState
 
 log = logging.getLogger("dropbell.schedule")
 
@@ -96,7 +96,7 @@ class Sender:
         row = await self.sends.get(send_id)
         if row is None or row.state != SendState.PENDING:
             return
-        if row.kind == SendKind.REMINDER:
+        if row.kind in DM_SEND_KINDS:
             # Claim, fan out and mark sent in one transaction; the DMs follow from the queue.
             self.dm_queue.submit(await self.reminders.fan_out(send_id))
             return

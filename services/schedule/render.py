@@ -11,7 +11,7 @@ from services.text import duration_text, fit_lines
 from storage.drops import Drop
 from storage.reminders import Delivery
 from storage.schedule import ScheduledSend
-from storage.states import Allocation
+from storage.states import Allocation, SendKind
 
 MAX_ANNOUNCEMENT = 1900  # Discord allows 2,000; the rest is for the marker line.
 
@@ -80,6 +80,49 @@ def reminder_dm(delivery: Delivery, drop: Drop) -> str:
         lines.append(link)
     lines.append("You get this because you pressed Remind me; press Stop reminders to stop.")
     return "\n".join(lines) + marker_line(delivery.marker)
+
+
+def raffle_dm(delivery: Delivery, drop: Drop) -> str:
+    rank = delivery.draw_rank
+    if rank is not None and rank <= drop.stock:
+        head = (
+            f"🎉 You won the **{drop.name}** raffle! Press **Get my link** on the drop's post "
+            "for your purchase link."
+        )
+    elif rank is not None:
+        head = (
+            f"You did not win the **{drop.name}** raffle this time — thank you for entering. "
+            f"You are reserve #{rank - drop.stock}: if a winner's unit goes unpaid, it passes "
+            "to the reserves in draw order."
+        )
+    else:
+        head = f"The **{drop.name}** raffle was drawn; you were not on its waitlist at the draw."
+    return _dm(head, delivery, drop)
+
+
+def restock_dm(delivery: Delivery, drop: Drop) -> str:
+    head = (
+        f"📦 **{drop.name}** has units again: {drop.remaining:,} left. Press **Get my link** "
+        "on the drop's post."
+    )
+    return _dm(head, delivery, drop)
+
+
+def _dm(head: str, delivery: Delivery, drop: Drop) -> str:
+    lines = [head]
+    link = announcement_link(drop)
+    if link:
+        lines.append(link)
+    lines.append("You get this because you pressed Remind me; press Stop reminders to stop.")
+    return "\n".join(lines) + marker_line(delivery.marker)
+
+
+def dm_for(delivery: Delivery, drop: Drop) -> str:
+    if delivery.kind == SendKind.RAFFLE:
+        return raffle_dm(delivery, drop)
+    if delivery.kind == SendKind.RESTOCK:
+        return restock_dm(delivery, drop)
+    return reminder_dm(delivery, drop)
 
 
 def missed_report(sends: list[tuple[ScheduledSend, str]], grace_hours: float) -> str:

@@ -28,6 +28,10 @@ async def describe(row: ScheduledSend, drops: DropService) -> str:
         return f"the {duration_text(row.offset_seconds)} countdown post of {name}"
     if row.kind == SendKind.OPENING:
         return f"the opening post of {name}"
+    if row.kind == SendKind.RAFFLE:
+        return f"the raffle result DMs of {name}"
+    if row.kind == SendKind.RESTOCK:
+        return f"the restock DMs of {name}"
     when = "opening" if row.offset_seconds == 0 else duration_text(row.offset_seconds)
     return f"the {when} reminder DMs of {name}"
 

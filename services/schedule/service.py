@@ -19,6 +19,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from services.drops.service import DropService
 from services.guild_settings import GuildSettingsService
@@ -33,6 +34,7 @@ from services.schedule.reports import ManagerReports
 from storage.engine import Database
 from storage.reminders import ReminderStore
 from storage.schedule import SendStore
+from storage.states import SendKind
 
 log = logging.getLogger("dropbell.schedule")
 
@@ -77,6 +79,8 @@ class ScheduleService:
         # A fan who asks for reminders gets their DM channel opened now, slowly, not at the
         # moment a thousand reminders are due.
         drops.events.on_reminder_opt_in(self.dm_queue.warm)
+        # Units came back to a live drop: its opted-in fans hear it by DM.
+        drops.events.on_restock(partial(self.drop_plan.owe_dms, kind=SendKind.RESTOCK))
 
     async def start(self, outbox: Outbox) -> None:
         """Start the scheduler and rebuild it from the table (in the background: no waiting

@@ -66,6 +66,9 @@ async def test_claims_links_orders_and_holds(
         delivery = await shop.stripe.complete(session_of(shop, url))
         assert [status for _, status in delivery.results] == [200]
         await wait_for(_paid(bot, drop_id, first.id), what="the claim marked paid")
+        # The fan's latest answer (its interaction still alive) now says so.
+        edited = await again.wait_edit()
+        assert "Paid" in edited.content and link_url(edited.components) is None
         # The same delivery again (shops retry): 200, nothing changes.
         replay = await shop.stripe.send(delivery)
         assert replay.results[-1][1] == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from sandbox.shop import SandboxShop as ShopServer
 from shops.base import ShopRefused, ShopUnavailable
 from shops.circuit import CircuitBreaker
 from shops.pacing import TokenBucket
+from shops.stripe import StripeShop
 
 from .conftest import TEE, adapter
 
@@ -133,6 +135,29 @@ async def test_the_circuit_opens_after_n_failures_tells_once_and_closes_after_re
         for _ in range(4):  # a refusal is an answer: it opens nothing
             with pytest.raises(ShopRefused):
                 await shop.get_product("price_nope")
+        # ... and it ends a run of failures: two, a refusal, two more stay under three.
+        for fault in ("down", "down", "refusal", "down", "down"):
+            server.catalog.faults.down = fault == "down"
+            with pytest.raises(ShopRefused if fault == "refusal" else ShopUnavailable):
+                await shop.get_product("price_nope")
         assert not shop.is_open and len(told) == 1
+    finally:
+        await shop.aclose()
+
+
+async def test_a_shop_nobody_answers_on_is_unavailable() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nothing listens once the socket is closed
+    shop = StripeShop(
+        "gone",
+        secret_key="sk_test_x",
+        webhook_secret="w",
+        api_base=f"http://127.0.0.1:{closed}",
+        max_network_retries=0,
+    )
+    try:
+        with pytest.raises(ShopUnavailable, match=r"^Stripe shop 'gone' could not be reached"):
+            await shop.list_products()
     finally:
         await shop.aclose()

@@ -79,6 +79,17 @@ async def test_expiring_through_the_api_sends_an_expired_event(
     assert listener.events[-1].link_id == other.link_id
 
 
+async def test_a_replayed_delivery_reads_as_the_same_event(
+    server: ShopServer, sandbox_shop: SandboxShop, listener: Listener
+) -> None:
+    link = await sandbox_shop.issue_link(TEE, "dropbell-6-1")
+    delivery = await server.stripe.complete(link.link_id)
+    again = await server.stripe.send(delivery)  # Stripe retries with the same event id
+    assert again.statuses == [200, 200]
+    first, repeat = listener.events
+    assert repeat == first  # the event id is what the listener de-duplicates on
+
+
 async def test_bad_signatures_and_stale_or_replayed_deliveries_get_401(
     server: ShopServer, sandbox_shop: SandboxShop
 ) -> None:
@@ -143,46 +154,65 @@ _json = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=12,
 )
-_events = st.fixed_dictionaries(
-    {"object": st.just("event")},
+# What the adapter reads of a session, a charge or a price, each with any JSON value.
+_objects = st.fixed_dictionaries(
+    {},
     optional={
-        "id": _json | st.text(),
-        "type": st.sampled_from(
-            ["checkout.session.completed", "checkout.session.expired", "charge.refunded"]
-        )
-        | _json,
-        "created": _json,
-        "data": st.fixed_dictionaries({}, optional={"object": _json}) | _json,
+        key: _json | st.text()
+        for key in ("id", "metadata", "client_reference_id", "payment_intent", "payment_status")
     },
 )
-
-
+# Mostly well-formed events (id, type, data.object present) so the reading is reached often.
+_events = st.fixed_dictionaries(
+    {
+        "object": st.just("event"),
+        "id": st.text() | _json,
+        "type": st.sampled_from(
+            [
+                "checkout.session.completed",
+                "checkout.session.expired",
+                "charge.refunded",
+                "price.updated",
+            ]
+        )
+        | _json,
+        "data": st.fixed_dictionaries({"object": _objects | _json}) | _json,
+    },
+    optional={"created": st.integers() | _json},
+)
 # The adapter fixture holds no state that parse_webhook changes, so sharing it is sound.
-@settings(
+_examples = settings(
     max_examples=300,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(
-    body=st.binary(max_size=300) | _json.map(lambda v: json.dumps(v).encode()),
-    headers=st.dictionaries(st.text(max_size=20), st.text(max_size=60), max_size=3),
-    signed=st.booleans(),
-    event=_events,
-)
-def test_parse_webhook_only_returns_an_event_or_rejects(
-    sandbox_shop: SandboxShop,
-    body: bytes,
-    headers: dict[str, str],
-    signed: bool,
-    event: dict[str, object],
-) -> None:
-    if signed:
-        # Signed bodies reach the event reading, including event-shaped ones.
-        body = json.dumps(event).encode() if headers else body
-        headers = {**headers, **_signed(body)}
+
+
+def _outcome(shop: SandboxShop, body: bytes, headers: dict[str, str]) -> None:
     try:
-        result = sandbox_shop.parse_webhook(body, headers)
+        result = shop.parse_webhook(body, headers)
     except WebhookRejected as rejected:
         assert rejected.status in (400, 401)
         return
     assert isinstance(result, ShopEvent)
+
+
+@_examples
+@given(
+    body=st.binary(max_size=300) | _json.map(lambda v: json.dumps(v).encode()),
+    headers=st.dictionaries(st.text(max_size=20), st.text(max_size=60), max_size=3),
+    signed=st.booleans(),
+)
+def test_parse_webhook_on_any_body_and_headers_returns_an_event_or_rejects(
+    sandbox_shop: SandboxShop, body: bytes, headers: dict[str, str], signed: bool
+) -> None:
+    _outcome(sandbox_shop, body, {**headers, **_signed(body)} if signed else headers)
+
+
+@_examples
+@given(event=_events)
+def test_parse_webhook_on_any_signed_event_shape_returns_an_event_or_rejects(
+    sandbox_shop: SandboxShop, event: dict[str, object]
+) -> None:
+    body = json.dumps(event).encode()
+    _outcome(sandbox_shop, body, _signed(body))

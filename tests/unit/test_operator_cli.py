@@ -196,6 +196,21 @@ def test_sandbox_on_a_busy_port(tmp_path: Path) -> None:
     )
 
 
+def test_sandbox_shop_on_a_busy_port(tmp_path: Path) -> None:
+    with socket.socket() as busy, socket.socket() as free:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        free.bind(("127.0.0.1", 0))
+        port, shop_port = free.getsockname()[1], busy.getsockname()[1]
+        free.close()
+        result = dropbell(tmp_path, "sandbox", "--port", str(port), "--shop-port", str(shop_port))
+    assert result.returncode == 1
+    assert one_line(result) == (
+        f"port {shop_port} on 127.0.0.1 is already in use; stop what uses it or pick another "
+        "--shop-port."
+    )
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
