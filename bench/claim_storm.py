@@ -317,6 +317,10 @@ def report(
         f"claims on disk: {disk.claim_rows:,} rows, {disk.distinct_links:,} distinct links, "
         f"{dict(disk.states)}": (disk.claim_rows == disk.distinct_links == stock),
         f"remaining stock on disk: {disk.remaining} of {disk.stock}": disk.remaining == 0,
+        f"links issued for the drop: {sum(disk.links.values()):,} (a link per unit and the "
+        f"margin: {stock + margin(stock):,}; none issued again during the storm)": (
+            sum(disk.links.values()) == stock + margin(stock)
+        ),
         f"answers saying sold out: {sold_out:,} (expected {n - stock:,})": sold_out == n - stock,
         f"interaction responses: {callbacks:,} (one per press); other REST calls: {others}": (
             callbacks == n
