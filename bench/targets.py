@@ -15,3 +15,6 @@ ABOUT_RATIO_TO_PING = 0.9
 # link_pool: issuing a drop's links through the sandbox shop under Stripe's 25 requests/s per
 # endpoint, against the floor of requests / limit.
 LINK_POOL_RATIO_TO_FLOOR = 1.15
+# claim_storm: claims/s against the bare /ping floor of the same run, and the slowest answers.
+CLAIM_RATIO_TO_PING = 0.5
+CLAIM_P99_MS = 100.0

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from storage.engine import Database
 from storage.states import LinkState
-from storage.tables import claim_links
+from storage.tables import claim_links, drops
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,12 @@ class LinkPoolStore:
         )
         async with self.database.read() as connection:
             return int((await connection.execute(query)).scalar_one())
+
+    async def remaining(self, drop_id: int) -> int:
+        """The drop's units not taken now (0 for a drop that is gone)."""
+        query = select(drops.c.remaining).where(drops.c.id == drop_id)
+        async with self.database.read() as connection:
+            return int((await connection.execute(query)).scalar() or 0)
 
     async def reserve(
         self, drop_id: int, shop: str, count: int, now: datetime

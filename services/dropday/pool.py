@@ -67,7 +67,10 @@ class LinkPool:
             now = utcnow()
             retry = await self.store.issuing(drop.id)
             have = await self.store.usable(drop.id, now + self.hold + SAFETY)
-            lacking = drop.remaining + margin(drop.remaining) - have
+            # Read after `have`, not taken from `drop`: claims that committed since the caller
+            # read the drop must not be issued again (a claim in between only lowers it).
+            remaining = await self.store.remaining(drop.id)
+            lacking = remaining + margin(remaining) - have if remaining > 0 else 0
             fresh = await self.store.reserve(drop.id, shop_name, max(0, lacking), now)
             for pending in [*retry, *fresh]:
                 if not await self._issue(shop, product_id, pending):
