@@ -56,6 +56,12 @@ class DropDay:
         self._tasks: set[asyncio.Task[None]] = set()
         events.on_drop_changed(self._drop_changed)
 
+    async def prepare_opening(self, drop_id: int) -> None:
+        """Before the opening post: the pool holds a link per unit (a drop opened early)."""
+        drop = await self.drops.get_any(drop_id)
+        if drop is not None:
+            await self.pool.top_up(drop)
+
     def stock_changed(self, drop_id: int) -> None:
         # The announcement and the opening post show the real remaining stock.
         self.events.waitlist_changed(drop_id)

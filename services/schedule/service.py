@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -73,6 +74,7 @@ class ScheduleService:
         self.drop_plan = DropPlan(self.sends, self.reminders, self.jobs, drops, config.offsets)
         self.sender: Sender | None = None
         self.reports: ManagerReports | None = None
+        self.before_opening: Callable[[int], Awaitable[object]] | None = None
         self._boot: asyncio.Task[None] | None = None
         # The schedule follows every change of a drop (created, moved, cancelled, opened).
         drops.events.on_drop_changed(self.drop_plan.sync_drop)
@@ -96,6 +98,7 @@ class ScheduleService:
             dm_queue=self.dm_queue,
             reports=reports,
         )
+        self.sender.before_opening = self.before_opening
         recovery = Recovery(
             sends=self.sends,
             drops=self.drops,
