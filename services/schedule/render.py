@@ -75,12 +75,7 @@ def reminder_dm(delivery: Delivery, drop: Drop) -> str:
         )
     else:
         head = f"🔔 **{drop.name}** is open now."
-    lines = [head]
-    link = announcement_link(drop)
-    if link:
-        lines.append(link)
-    lines.append("You get this because you pressed Remind me; press Stop reminders to stop.")
-    return "\n".join(lines) + marker_line(delivery.marker)
+    return _dm(head, delivery, drop)
 
 
 def raffle_dm(delivery: Delivery, drop: Drop) -> str:
