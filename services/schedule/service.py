@@ -24,6 +24,7 @@ from functools import partial
 
 from services.drops.service import DropService
 from services.guild_settings import GuildSettingsService
+from services.schedule import render
 from services.schedule.announcements import Announcements
 from services.schedule.dm_queue import DMQueue
 from services.schedule.drop_plan import DropPlan, Offsets
@@ -32,6 +33,7 @@ from services.schedule.jobs import JobCache
 from services.schedule.outbox import Outbox
 from services.schedule.recovery import Recovery
 from services.schedule.reports import ManagerReports
+from storage.drops import Drop
 from storage.engine import Database
 from storage.reminders import ReminderStore
 from storage.schedule import SendStore
@@ -123,6 +125,15 @@ class ScheduleService:
     async def _fire(self, send_id: int) -> None:
         if self.sender is not None:
             await self.sender.fire(send_id)
+
+    async def opening_post(self, drop: Drop) -> tuple[int, int, str] | None:
+        """(channel id, message id, text as it should read now) of the drop's opening post,
+        so the post can keep showing the real remaining stock."""
+        row = await self.sends.sent_opening(drop.id)
+        channel_id = drop.channel_id or (row.channel_id if row else None)
+        if row is None or row.message_id is None or channel_id is None:
+            return None
+        return channel_id, row.message_id, render.opening(row, drop)
 
     async def wait_started(self) -> None:
         if self._boot is not None:

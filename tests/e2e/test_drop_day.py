@@ -61,6 +61,11 @@ async def test_claims_links_orders_and_holds(
         assert "sold out" in sold_out.content and "Join its waitlist" in sold_out.content
         drop = await bot.services.drops.get_any(drop_id)
         assert drop is not None and drop.remaining == 0
+        # The opening post keeps showing the real remaining stock (a coalesced edit).
+        await wait_for(
+            lambda: "**0** of 3 left" in sandbox.world.messages_by_id[post.id].content,
+            what="the opening post's stock edited",
+        )
 
         # The first fan pays: a signed webhook reaches the bot's listener; the claim is paid.
         delivery = await shop.stripe.complete(session_of(shop, url))
