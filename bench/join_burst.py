@@ -32,6 +32,7 @@ from bench.floor import (
     ping_bot_process,
     print_checks,
     print_comparison,
+    sqlite_floor_figures,
 )
 from bench.profile import profiled
 from sandbox import InteractionResult, Message, Sandbox, SeedInfo, seed_demo_world
@@ -53,11 +54,19 @@ async def run(
         database = Path(folder) / "bench.db"
         async with Sandbox() as sb:
             seed = seed_demo_world(sb, fans=0)
-            async with ping_bot_process(sb) as bot:
+            floor_db = str(Path(folder) / "floor.db")
+            async with ping_bot_process(sb, database=floor_db) as bot:
                 await floor_figures(sb, WARM_UP, concurrency)  # warm-up
                 floor = [await floor_figures(sb, floor_n, concurrency, bot.pid)]
                 await button_floor_figures(sb, WARM_UP, concurrency)  # warm-up
                 buttons = [await button_floor_figures(sb, floor_n, concurrency, bot.pid)]
+                # The SQLite floor: the bare bot's own join (group commit, plain sqlite3).
+                floor_fans = [
+                    sb.create_member(seed.guild.id, f"floorfan{i}")
+                    for i in range(WARM_UP + floor_n)
+                ]
+                await sqlite_floor_figures(sb, floor_fans[:WARM_UP], concurrency)  # warm-up
+                sqlite = await sqlite_floor_figures(sb, floor_fans[WARM_UP:], concurrency, bot.pid)
             again = round(n * reclick)
             fans = [sb.create_member(seed.guild.id, f"fan{i}") for i in range(n - again)]
             returning = [sb.create_member(seed.guild.id, f"again{i}") for i in range(again)]
@@ -139,12 +148,26 @@ async def run(
         )
         labels = ["join (dropbell)"] + [f"join, burst {i}" for i in range(2, bursts + 1)]
         measured = [joins] + [figures for figures, _ in seconds]
-        print_comparison(labels, measured, floor, buttons=buttons)
+        print_comparison(
+            labels,
+            measured,
+            floor,
+            buttons=buttons,
+            extra_floors=[("floor (bare + SQLite)", sqlite)],
+        )
         loop_us = loop_cpu / n * 1e6
         print(
             f"  bot CPU per join {joins.cpu_us:.0f} us (event loop thread {loop_us:.0f} us, "
             f"other threads {joins.cpu_us - loop_us:.0f} us); bare button "
-            f"{buttons[0].cpu_us:.0f} us: CPU ratio {buttons[0].cpu_us / joins.cpu_us:.2f}"
+            f"{buttons[0].cpu_us:.0f} us (CPU ratio {buttons[0].cpu_us / joins.cpu_us:.2f}), "
+            f"bare + SQLite {sqlite.cpu_us:.0f} us (CPU ratio {sqlite.cpu_us / joins.cpu_us:.2f})"
+        )
+        extra_cpu = sqlite.cpu_us - buttons[0].cpu_us
+        print(
+            f"  the SQLite floor costs the bare bot {extra_cpu:+.0f} us CPU per press over its "
+            f"button and runs at {sqlite.per_second / buttons[0].per_second:.2f}x its rate; "
+            f"dropbell's join runs at {joins.per_second / sqlite.per_second:.2f}x the SQLite "
+            "floor's rate"
         )
         print(f"  bot RSS {rss_before:.1f} MB before the burst, {rss_after:.1f} MB after")
         for burst, rss in enumerate(rss_seconds, start=2):
@@ -159,7 +182,9 @@ async def run(
             for user, text in answers
             if user in known and "already" in text and place_in(text) == known[user]
         )
-        ok = report(joins, floor[0], new_answers, database, n, requests, edits, prefill + again)
+        ok = report(
+            joins, floor[0], buttons[0], new_answers, database, n, requests, edits, prefill + again
+        )
         for burst, (_, texts) in enumerate(seconds, start=2):
             ok = check_burst(database, f"Bench Tee {burst}", texts, n) and ok
         label = f"re-clicks answered 'already' with their place: {again_right}/{again}"
@@ -239,6 +264,7 @@ async def announce(sb: Sandbox, seed: SeedInfo, name: str, stock: int) -> tuple[
 def report(
     joins: Figures,
     floor: Figures,
+    button: Figures,
     answers: list[str],
     database: Path,
     n: int,
@@ -265,6 +291,7 @@ def report(
         or "none"
     )
     ratio = joins.per_second / floor.per_second if floor.per_second else 0.0
+    to_button = joins.per_second / button.per_second if button.per_second else 0.0
     checks = {
         f"database holds exactly {before + new:,} entries ({entries:,}, {distinct:,} distinct)": (
             entries == distinct == before + new
@@ -278,6 +305,9 @@ def report(
         f"announcement count edits: {edits} (coalesced, not one per join)": edits < n / 10,
         f"ratio to floor {ratio:.2f} >= {targets.JOIN_RATIO_TO_PING}": (
             ratio >= targets.JOIN_RATIO_TO_PING
+        ),
+        f"ratio to the button floor {to_button:.2f} >= {targets.JOIN_RATIO_TO_BUTTON}": (
+            to_button >= targets.JOIN_RATIO_TO_BUTTON
         ),
         f"p99 {joins.p99_ms:.1f} ms <= {targets.JOIN_P99_MS:g} ms": (
             joins.p99_ms <= targets.JOIN_P99_MS
