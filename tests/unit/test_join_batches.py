@@ -144,3 +144,31 @@ async def test_a_batch_finds_fans_already_on_the_line_whatever_its_size(
         (8, True),
     ]
     assert {joined.total for joined in again} == {10}
+
+
+async def test_a_join_waits_off_the_event_loop_while_another_process_writes(
+    database: FailingDatabase, tmp_path: Path
+) -> None:
+    """Batches are written on the event loop's thread when the write lock is free; if another
+    process holds it, the batch waits on the writer thread and the loop keeps turning."""
+    import sqlite3
+
+    service = DropService(database, DropEvents())
+    drop = await service.create(
+        1, 9, DropSpec("Moth", datetime.now(UTC) + timedelta(days=1), "UTC", 5)
+    )
+    assert (await service.join(1, drop.id, 1, "fan1", FAN)).place == 1
+    other = sqlite3.connect(tmp_path / "joins.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        waiting = asyncio.create_task(service.join(1, drop.id, 2, "fan2", FAN))
+        for _ in range(5):
+            await asyncio.sleep(0.02)  # would never return if the loop waited for the lock
+        assert not waiting.done()
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    joined = await asyncio.wait_for(waiting, 10)
+    assert (joined.place, joined.total, joined.already) == (2, 2, False)
+    # And the next batch is written at once again.
+    assert (await service.join(1, drop.id, 3, "fan3", FAN)).place == 3
