@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-# join_burst: joins/s against the bare /ping floor of the same run, and the slowest answers.
+# join_burst: joins/s against the bare /ping floor and the bare button floor of the same run
+# (issue 10 asks 0.8x the button), and the slowest answers (issue 10: 50 ms).
 JOIN_RATIO_TO_PING = 0.5
-JOIN_P99_MS = 100.0
+JOIN_RATIO_TO_BUTTON = 0.8
+JOIN_P99_MS = 50.0
 # schedule_precision: how late the slowest scheduled posts leave.
 SCHEDULE_P99_MS = 250.0
 # reminder_fanout: fan-out time against its floor (requests at the global limit, DM opens at
