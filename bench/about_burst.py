@@ -29,9 +29,9 @@ async def run(n: int, concurrency: int, profile: bool = False) -> bool:
     with tempfile.TemporaryDirectory(prefix="dropbell-bench-") as folder:
         async with Sandbox() as sb:
             seed = seed_demo_world(sb, fans=5)
-            async with ping_bot_process(sb):
+            async with ping_bot_process(sb) as bot:
                 await floor_figures(sb, WARM_UP, concurrency)
-                floor = await floor_figures(sb, n, concurrency)
+                floor = await floor_figures(sb, n, concurrency, bot.pid)
             database = Path(folder) / "bench.db"
             log = Path(folder) / "bot.log"
             async with dropbell_process(sb, database, seed.guild.id, log=log) as process:
@@ -44,7 +44,7 @@ async def run(n: int, concurrency: int, profile: bool = False) -> bool:
                 async with contextlib.AsyncExitStack() as stack:
                     if profile:
                         await stack.enter_async_context(profiled(process.pid, "about_burst"))
-                    answers = await measure(about, n, concurrency)
+                    answers = await measure(about, n, concurrency, process.pid)
     print(f"about_burst: {n:,} /dropbell about, {concurrency} in flight, bot in its own process")
     print_comparison("about (dropbell)", [answers], [floor])
     ratio = answers.per_second / floor.per_second if floor.per_second else 0.0

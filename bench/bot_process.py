@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from bench.floor import end_process
@@ -18,9 +18,16 @@ TOKEN = "sandbox-bench-token"
 
 @contextlib.asynccontextmanager
 async def dropbell_process(
-    sb: Sandbox, database: Path, guild_id: int, *, log: Path | None = None, timeout: float = 60.0
+    sb: Sandbox,
+    database: Path,
+    guild_id: int,
+    *,
+    log: Path | None = None,
+    timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``dropbell run`` against ``sb`` on the SQLite file ``database``, until the block ends."""
+    """``dropbell run`` against ``sb`` on the SQLite file ``database``, until the block ends;
+    ``env`` adds configuration (``DROPBELL_SHOPS__...``) to the environment it runs in."""
     env = {
         **os.environ,
         "DROPBELL_DISCORD__TOKEN": TOKEN,
@@ -29,6 +36,7 @@ async def dropbell_process(
         "DROPBELL_DISCORD__DEV_GUILD_ID": str(guild_id),
         "DROPBELL_DATABASE__URL": f"sqlite+aiosqlite:///{database}",
         "DROPBELL_WEB__PORT": "0",
+        **(env or {}),
     }
     out = log.open("ab") if log is not None else None
     identifies = sb.stats["identifies"]

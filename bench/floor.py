@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
+import math
 import os
 import sys
 import time
@@ -19,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from sandbox import InteractionResult, Message, Sandbox, seed_demo_world
+from sandbox import InteractionResult, Member, Message, Sandbox, seed_demo_world
 from services.stats import percentile
 
 Inject = Callable[[int], Awaitable[InteractionResult]]
@@ -35,13 +37,30 @@ class Figures:
     p50_ms: float
     p99_ms: float
     errors: int = 0
+    # The answering bot's CPU time (all its threads, user + system) per interaction, when its
+    # pid was given: unlike the rate, it hardly moves when others load the shared machine.
+    cpu_us: float = float("nan")
 
 
-async def measure(inject: Inject, n: int, concurrency: int) -> Figures:
+def cpu_seconds(pid: int, *, thread: int | None = None) -> float:
+    """CPU time (user + system) used so far by process ``pid`` (or only by its thread
+    ``thread``: the event loop's is ``pid`` itself), from /proc; NaN if it is gone."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    try:
+        with open(path) as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    # Fields 14 and 15 of stat (utime, stime), counted after the ")" closing the name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(inject: Inject, n: int, concurrency: int, pid: int | None = None) -> Figures:
     """Run ``inject(i)`` for i in range(n) with ``concurrency`` in flight.
 
     Latency is the sandbox's own measure: from dispatching the interaction to receiving its
-    callback, so it does not include the caller's bookkeeping.
+    callback, so it does not include the caller's bookkeeping. With ``pid`` (the answering
+    bot's process), the figures include its CPU time per interaction.
     """
     latencies: list[float] = []
     errors = 0
@@ -57,9 +76,19 @@ async def measure(inject: Inject, n: int, concurrency: int) -> Figures:
             else:
                 latencies.append(result.latency)
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    seconds = time.perf_counter() - started
+    # The sandbox stands in for Discord, which does not pause for Python's garbage collector:
+    # a full collection of the sandbox's heap (its world grows with every message) would stall
+    # every interaction in flight for 100 ms or more and be counted against the bot.
+    gc.collect()
+    gc.disable()
+    try:
+        cpu_before = cpu_seconds(pid) if pid is not None else float("nan")
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+        cpu = cpu_seconds(pid) - cpu_before if pid is not None else float("nan")
+    finally:
+        gc.enable()
     latencies.sort()
     return Figures(
         n=n,
@@ -69,24 +98,29 @@ async def measure(inject: Inject, n: int, concurrency: int) -> Figures:
         p50_ms=percentile(latencies, 0.50) * 1000,
         p99_ms=percentile(latencies, 0.99) * 1000,
         errors=errors,
+        cpu_us=cpu / n * 1e6 if n else float("nan"),
     )
 
 
 @contextlib.asynccontextmanager
-async def ping_bot_process(sb: Sandbox, *, timeout: float = 30.0) -> AsyncIterator[None]:
-    """A bare discord.py ping bot in its own process, connected to ``sb``."""
+async def ping_bot_process(
+    sb: Sandbox, *, timeout: float = 30.0, database: str | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A bare discord.py ping bot in its own process, connected to ``sb`` (with ``database``,
+    it answers the SQLite floor's joins too)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [PROJECT_ROOT, env.get("PYTHONPATH")]))
+    extra = ["--database", database] if database else []
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.ping_bot",
-        "--api-base", sb.api_base, "--gateway", sb.gateway_url,
+        "--api-base", sb.api_base, "--gateway", sb.gateway_url, *extra,
         env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:
         await sb.wait_for_bot(timeout=timeout)
         if not any(c["name"] == "ping" for c in sb.commands()):
             raise RuntimeError("the ping bot connected without syncing /ping")
-        yield
+        yield proc
     finally:
         await end_process(proc, grace=5)
 
@@ -102,20 +136,22 @@ async def end_process(proc: asyncio.subprocess.Process, *, grace: float) -> None
         await proc.wait()
 
 
-async def floor_figures(sb: Sandbox, n: int, concurrency: int) -> Figures:
-    """Figures of /ping against whatever bot is connected to ``sb`` (the ping bot, normally)."""
+async def floor_figures(sb: Sandbox, n: int, concurrency: int, pid: int | None = None) -> Figures:
+    """Figures of /ping against whatever bot is connected to ``sb`` (the ping bot, normally;
+    ``pid``: its process, for its CPU time)."""
     guild = next(iter(sb.world.guilds.values()))
     member = next(m for m in guild.members.values() if not m.user.bot)
 
     def inject(i: int) -> Awaitable[InteractionResult]:
         return sb.slash(member, "ping", timeout=30)
 
-    return await measure(inject, n, concurrency)
+    return await measure(inject, n, concurrency, pid)
 
 
-def floor_message(sb: Sandbox, channel_id: int) -> Message:
+def floor_message(sb: Sandbox, channel_id: int, first: str = "press") -> Message:
     """A message shaped like a dropbell announcement (embed with fields and an image, two
-    persistent buttons), posted as the bot, whose first button the floor bot answers."""
+    persistent buttons), posted as the bot, whose first button (``floor:{first}:1``) the floor
+    bot answers."""
     embed = {
         "title": "Night Moth Tee",
         "description": "Screen-printed by hand in Leipzig, 150 pieces, glow-in-the-dark ink.",
@@ -135,14 +171,16 @@ def floor_message(sb: Sandbox, channel_id: int) -> Message:
     }
     buttons = [
         {"type": 2, "style": style, "label": label, "custom_id": f"floor:{action}:1"}
-        for action, label, style in (("press", "Join waitlist", 3), ("remind", "Remind me", 2))
+        for action, label, style in ((first, "Join waitlist", 3), ("remind", "Remind me", 2))
     ]
     return sb.post_message(
         channel_id, embeds=[embed], components=[{"type": 1, "components": buttons}]
     )
 
 
-async def button_floor_figures(sb: Sandbox, n: int, concurrency: int) -> Figures:
+async def button_floor_figures(
+    sb: Sandbox, n: int, concurrency: int, pid: int | None = None
+) -> Figures:
     """Figures of presses of the floor bot's own button on an announcement-shaped message."""
     guild = next(iter(sb.world.guilds.values()))
     members = [m for m in guild.members.values() if not m.user.bot]
@@ -152,33 +190,54 @@ async def button_floor_figures(sb: Sandbox, n: int, concurrency: int) -> Figures
     def inject(i: int) -> Awaitable[InteractionResult]:
         return sb.click(members[i % len(members)], message, "floor:press:1", timeout=30)
 
-    return await measure(inject, n, concurrency)
+    return await measure(inject, n, concurrency, pid)
+
+
+async def sqlite_floor_figures(
+    sb: Sandbox, members: Sequence[Member], concurrency: int, pid: int | None = None
+) -> Figures:
+    """Figures of the SQLite floor: each of ``members`` presses the floor bot's join button
+    once (on an announcement-shaped message), answered with their place after the commit."""
+    channel = next(c for c in sb.world.channels.values() if c.guild_id == members[0].guild_id)
+    message = floor_message(sb, channel.id, first="join")
+
+    def inject(i: int) -> Awaitable[InteractionResult]:
+        return sb.click(members[i], message, "floor:join:1", timeout=30)
+
+    return await measure(inject, len(members), concurrency, pid)
 
 
 def format_figures(label: str, f: Figures) -> str:
     return (
         f"{label:<24} {f.concurrency:>8} {f.n:>7} {f.per_second:>10.0f} "
-        f"{f.p50_ms:>9.2f} {f.p99_ms:>9.2f} {f.errors:>6}"
+        f"{f.p50_ms:>9.2f} {f.p99_ms:>9.2f} {f.errors:>6} {cpu_text(f.cpu_us):>7}"
     )
+
+
+def cpu_text(cpu_us: float) -> str:
+    return "" if math.isnan(cpu_us) else f"{cpu_us:.0f}"
 
 
 HEADER = (
     f"{'measured':<24} {'inflight':>8} {'n':>7} {'inter/s':>10} {'p50 ms':>9} {'p99 ms':>9} "
-    f"{'errors':>6}"
+    f"{'errors':>6} {'cpu us':>7}"
 )
 
 
 def print_comparison(
-    label: str,
+    label: str | Sequence[str],
     measured: Sequence[Figures],
     floor: Sequence[Figures],
     *,
     buttons: Sequence[Figures] = (),
+    extra_floors: Sequence[tuple[str, Figures]] = (),
     file: TextIO | None = None,
 ) -> None:
-    """Print the thing measured beside the floors (matched by concurrency) with the ratios:
-    ``x floor`` to /ping, ``x button`` to the bare bot's own button."""
+    """Print the things measured (one label each, or one for all), then the floors of their
+    concurrency, with the ratios: ``x floor`` to /ping, ``x button`` to the bare bot's own
+    button. ``extra_floors`` are further floors (a label each), printed with their ratios."""
     out = file if file is not None else sys.stdout
+    labels = [label] * len(measured) if isinstance(label, str) else list(label)
     by_conc = {f.concurrency: f for f in floor}
     by_button = {f.concurrency: f for f in buttons}
 
@@ -186,13 +245,18 @@ def print_comparison(
         return f"{fig.per_second / base.per_second:>8.2f}" if base and base.per_second else ""
 
     print(HEADER + f" {'x floor':>8} {'x button':>8}", file=out)
-    for fig in measured:
+    for name, fig in zip(labels, measured, strict=True):
         base, button = by_conc.get(fig.concurrency), by_button.get(fig.concurrency)
-        print(format_figures(label, fig), ratio(fig, base), ratio(fig, button), file=out)
+        print(format_figures(name, fig), ratio(fig, base), ratio(fig, button), file=out)
+    for concurrency in dict.fromkeys(fig.concurrency for fig in measured):
+        base, button = by_conc.get(concurrency), by_button.get(concurrency)
         if base is not None:
             print(format_figures("floor (bare /ping)", base), f"{1.0:>8.2f}", file=out)
         if button is not None:
             print(format_figures("floor (bare button)", button), ratio(button, base), file=out)
+        for name, fig in extra_floors:
+            if fig.concurrency == concurrency:
+                print(format_figures(name, fig), ratio(fig, base), ratio(fig, button), file=out)
 
 
 def print_checks(checks: dict[str, bool]) -> bool:
@@ -213,12 +277,12 @@ async def run_floor(
 ) -> tuple[list[Figures], list[Figures]]:
     async with Sandbox() as sb:
         seed_demo_world(sb, fans=5)
-        async with ping_bot_process(sb):
+        async with ping_bot_process(sb) as bot:
             if warmup:
                 await floor_figures(sb, warmup, max(concurrencies))
                 await button_floor_figures(sb, warmup, max(concurrencies))
-            pings = [await floor_figures(sb, n, c) for c in concurrencies]
-            presses = [await button_floor_figures(sb, n, c) for c in concurrencies]
+            pings = [await floor_figures(sb, n, c, bot.pid) for c in concurrencies]
+            presses = [await button_floor_figures(sb, n, c, bot.pid) for c in concurrencies]
             return pings, presses
 
 

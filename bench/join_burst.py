@@ -26,11 +26,13 @@ from bench.bot_process import dropbell_process
 from bench.floor import (
     Figures,
     button_floor_figures,
+    cpu_seconds,
     floor_figures,
     measure,
     ping_bot_process,
     print_checks,
     print_comparison,
+    sqlite_floor_figures,
 )
 from bench.profile import profiled
 from sandbox import InteractionResult, Message, Sandbox, SeedInfo, seed_demo_world
@@ -46,16 +48,25 @@ async def run(
     profile: bool = False,
     prefill: int = 0,
     reclick: float = 0.0,
+    bursts: int = 2,
 ) -> bool:
     with tempfile.TemporaryDirectory(prefix="dropbell-bench-") as folder:
         database = Path(folder) / "bench.db"
         async with Sandbox() as sb:
             seed = seed_demo_world(sb, fans=0)
-            async with ping_bot_process(sb):
+            floor_db = str(Path(folder) / "floor.db")
+            async with ping_bot_process(sb, database=floor_db) as bot:
                 await floor_figures(sb, WARM_UP, concurrency)  # warm-up
-                floor = [await floor_figures(sb, floor_n, concurrency)]
+                floor = [await floor_figures(sb, floor_n, concurrency, bot.pid)]
                 await button_floor_figures(sb, WARM_UP, concurrency)  # warm-up
-                buttons = [await button_floor_figures(sb, floor_n, concurrency)]
+                buttons = [await button_floor_figures(sb, floor_n, concurrency, bot.pid)]
+                # The SQLite floor: the bare bot's own join (group commit, plain sqlite3).
+                floor_fans = [
+                    sb.create_member(seed.guild.id, f"floorfan{i}")
+                    for i in range(WARM_UP + floor_n)
+                ]
+                await sqlite_floor_figures(sb, floor_fans[:WARM_UP], concurrency)  # warm-up
+                sqlite = await sqlite_floor_figures(sb, floor_fans[WARM_UP:], concurrency, bot.pid)
             again = round(n * reclick)
             fans = [sb.create_member(seed.guild.id, f"fan{i}") for i in range(n - again)]
             returning = [sb.create_member(seed.guild.id, f"again{i}") for i in range(again)]
@@ -94,32 +105,109 @@ async def run(
 
                 sb.reset_request_counts()
                 rss_before = rss_mb(process.pid)
+                loop_cpu = cpu_seconds(process.pid, thread=process.pid)
                 async with contextlib.AsyncExitStack() as stack:
                     if profile:
                         svg = await stack.enter_async_context(profiled(process.pid, "join_burst"))
                         print(f"profiling the bot (pid {process.pid}) into {svg}")
-                    joins = await measure(inject, n, concurrency)
+                    joins = await measure(inject, n, concurrency, process.pid)
+                loop_cpu = cpu_seconds(process.pid, thread=process.pid) - loop_cpu
                 requests = sb.request_counts()
                 rss_after = rss_mb(process.pid)
                 await asyncio.sleep(4)  # let the coalesced count edit land
                 edits = sb.world.messages_by_id[post.id].edits
+                # The memory check: the same fans press Join on a second drop, a burst of the
+                # same size; what the bot holds after it beyond what it held after the first
+                # is growth per join (the first burst also fills discord.py's member cache).
+                seconds: list[tuple[Figures, list[str]]] = []
+                rss_seconds: list[float] = []
+                for burst in range(2, bursts + 1):
+                    again_post, again_join = await announce(sb, seed, f"Bench Tee {burst}", n)
+                    texts: list[str] = []
+
+                    def press(
+                        i: int,
+                        message: Message = again_post,
+                        join: str = again_join,
+                        texts: list[str] = texts,
+                    ) -> Awaitable[InteractionResult]:
+                        async def click() -> InteractionResult:
+                            result = await sb.click(pressers[i], message, join, timeout=30)
+                            texts.append(result.content)
+                            return result
+
+                        return click()
+
+                    seconds.append((await measure(press, n, concurrency, process.pid), texts))
+                    rss_seconds.append(rss_mb(process.pid))
         already = f", {prefill:,} already on the line" if prefill else ""
         pressing = f" ({again:,} of them pressing again)" if again else ""
         print(
             f"join_burst: {n:,} presses{pressing}{already}, {concurrency} in flight, "
             "bot in its own process"
         )
-        print_comparison("join (dropbell)", [joins], floor, buttons=buttons)
+        labels = ["join (dropbell)"] + [f"join, burst {i}" for i in range(2, bursts + 1)]
+        measured = [joins] + [figures for figures, _ in seconds]
+        print_comparison(
+            labels,
+            measured,
+            floor,
+            buttons=buttons,
+            extra_floors=[("floor (bare + SQLite)", sqlite)],
+        )
+        loop_us = loop_cpu / n * 1e6
+        print(
+            f"  bot CPU per join {joins.cpu_us:.0f} us (event loop thread {loop_us:.0f} us, "
+            f"other threads {joins.cpu_us - loop_us:.0f} us); bare button "
+            f"{buttons[0].cpu_us:.0f} us (CPU ratio {buttons[0].cpu_us / joins.cpu_us:.2f}), "
+            f"bare + SQLite {sqlite.cpu_us:.0f} us (CPU ratio {sqlite.cpu_us / joins.cpu_us:.2f})"
+        )
+        extra_cpu = sqlite.cpu_us - buttons[0].cpu_us
+        print(
+            f"  the SQLite floor costs the bare bot {extra_cpu:+.0f} us CPU per press over its "
+            f"button and runs at {sqlite.per_second / buttons[0].per_second:.2f}x its rate; "
+            f"dropbell's join runs at {joins.per_second / sqlite.per_second:.2f}x the SQLite "
+            "floor's rate"
+        )
         print(f"  bot RSS {rss_before:.1f} MB before the burst, {rss_after:.1f} MB after")
+        for burst, rss in enumerate(rss_seconds, start=2):
+            growth = (rss - rss_after) * 1024 * 1024 / (n * (burst - 1))
+            print(
+                f"  bot RSS {rss:.1f} MB after burst {burst} ({n * burst:,} joins in all): "
+                f"{growth:+,.0f} bytes per join since the first burst"
+            )
         new_answers = [text for user, text in answers if user not in known]
         again_right = sum(
             1
             for user, text in answers
             if user in known and "already" in text and place_in(text) == known[user]
         )
-        ok = report(joins, floor[0], new_answers, database, n, requests, edits, prefill + again)
+        ok = report(
+            joins, floor[0], buttons[0], new_answers, database, n, requests, edits, prefill + again
+        )
+        for burst, (_, texts) in enumerate(seconds, start=2):
+            ok = check_burst(database, f"Bench Tee {burst}", texts, n) and ok
         label = f"re-clicks answered 'already' with their place: {again_right}/{again}"
         return (print_checks({label: again_right == again}) if again else True) and ok
+
+
+def check_burst(database: Path, name: str, answers: list[str], n: int) -> bool:
+    """A further burst: its drop holds exactly its n fans, placed 1..n."""
+    places = sorted(int(m.group(1)) for text in answers if (m := PLACE.search(text)))
+    with sqlite3.connect(database) as connection:
+        stored = connection.execute(
+            "SELECT count(*) FROM waitlist_entries "
+            "WHERE drop_id = (SELECT id FROM drops WHERE name = ?)",
+            (name,),
+        )
+        (entries,) = stored.fetchone()
+    return print_checks(
+        {
+            f"{name}: {entries:,} entries, places exactly 1..{n:,}": (
+                entries == n and places == list(range(1, n + 1))
+            )
+        }
+    )
 
 
 def place_in(text: str) -> int:
@@ -176,6 +264,7 @@ async def announce(sb: Sandbox, seed: SeedInfo, name: str, stock: int) -> tuple[
 def report(
     joins: Figures,
     floor: Figures,
+    button: Figures,
     answers: list[str],
     database: Path,
     n: int,
@@ -202,6 +291,7 @@ def report(
         or "none"
     )
     ratio = joins.per_second / floor.per_second if floor.per_second else 0.0
+    to_button = joins.per_second / button.per_second if button.per_second else 0.0
     checks = {
         f"database holds exactly {before + new:,} entries ({entries:,}, {distinct:,} distinct)": (
             entries == distinct == before + new
@@ -215,6 +305,9 @@ def report(
         f"announcement count edits: {edits} (coalesced, not one per join)": edits < n / 10,
         f"ratio to floor {ratio:.2f} >= {targets.JOIN_RATIO_TO_PING}": (
             ratio >= targets.JOIN_RATIO_TO_PING
+        ),
+        f"ratio to the button floor {to_button:.2f} >= {targets.JOIN_RATIO_TO_BUTTON}": (
+            to_button >= targets.JOIN_RATIO_TO_BUTTON
         ),
         f"p99 {joins.p99_ms:.1f} ms <= {targets.JOIN_P99_MS:g} ms": (
             joins.p99_ms <= targets.JOIN_P99_MS
@@ -239,9 +332,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--reclick", type=float, default=0.0, help="share of presses by fans already on it (0)"
     )
+    parser.add_argument(
+        "--bursts",
+        type=int,
+        default=2,
+        help="bursts of N joins, each on a drop of its own, by the same fans; RSS after each "
+        "gives the growth per join after the first (2)",
+    )
     args = parser.parse_args(argv)
     ok = asyncio.run(
-        run(args.n, args.concurrency, args.floor_n, args.profile, args.prefill, args.reclick)
+        run(
+            args.n,
+            args.concurrency,
+            args.floor_n,
+            args.profile,
+            args.prefill,
+            args.reclick,
+            args.bursts,
+        )
     )
     sys.exit(0 if ok else 1)
 

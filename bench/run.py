@@ -26,6 +26,7 @@ BENCHMARKS = (
     "schedule_precision",
     "reminder_fanout",
     "link_pool",
+    "claim_storm",
     "poll_burst",
 )
 TIMEOUT = 1200

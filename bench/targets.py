@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-# join_burst: joins/s against the bare /ping floor of the same run, and the slowest answers.
+# join_burst: joins/s against the bare /ping floor and the bare button floor of the same run
+# (issue 10 asks 0.8x the button), and the slowest answers (issue 10: 50 ms).
 JOIN_RATIO_TO_PING = 0.5
-JOIN_P99_MS = 100.0
+JOIN_RATIO_TO_BUTTON = 0.8
+JOIN_P99_MS = 50.0
 # schedule_precision: how late the slowest scheduled posts leave.
 SCHEDULE_P99_MS = 250.0
 # reminder_fanout: fan-out time against its floor (requests at the global limit, DM opens at
@@ -15,6 +17,9 @@ ABOUT_RATIO_TO_PING = 0.9
 # link_pool: issuing a drop's links through the sandbox shop under Stripe's 25 requests/s per
 # endpoint, against the floor of requests / limit.
 LINK_POOL_RATIO_TO_FLOOR = 1.15
+# claim_storm: claims/s against the bare /ping floor of the same run, and the slowest answers.
+CLAIM_RATIO_TO_PING = 0.5
+CLAIM_P99_MS = 100.0
 # poll_burst: presses (option, then quantity) per second against the /ping floor, and the
 # slowest answers; the same bar as a join.
 POLL_RATIO_TO_PING = 0.5

@@ -17,11 +17,13 @@ from typing import Any
 
 from bot.bot import Dropbell
 from bot.config import Settings
+from bot.demo_dropday import DropDay, shop_sections, stock_shop
 from bot.demo_output import CONCURRENCY, VIEWER_ZONE, Printer, bounded, place_of
 from bot.endpoints import loopback_connector
 from bot.runner import built_bot
 from sandbox import Sandbox, seed_demo_world
 from sandbox.results import message_text
+from sandbox.shop import SandboxShop
 from services.localtime import utcnow
 from services.stats import percentile
 from services.text import plural
@@ -34,12 +36,16 @@ async def run_demo(fans: int = 200, quiet: bool = False) -> int:
         sandbox = Sandbox()
         await sandbox.start()
         try:
-            return await _script(sandbox, Path(folder) / "dropbell.db", fans, out)
+            async with SandboxShop() as shop:
+                stock_shop(shop, fans)
+                return await _script(sandbox, shop, Path(folder) / "dropbell.db", fans, out)
         finally:
             await sandbox.stop()
 
 
-async def _script(sb: Sandbox, database: Path, fan_count: int, out: Printer) -> int:
+async def _script(
+    sb: Sandbox, shop: SandboxShop, database: Path, fan_count: int, out: Printer
+) -> int:
     if fan_count < 1:
         raise ValueError("the demo needs at least one fan")
     seed = seed_demo_world(sb, fans=fan_count)
@@ -63,6 +69,9 @@ async def _script(sb: Sandbox, database: Path, fan_count: int, out: Printer) -> 
                 "countdown_offsets_minutes": [4 / 60, 2 / 60],
                 "reminder_offsets_minutes": [3 / 60, 0],
             },
+            # The sandbox shop, connected as an operator would ([shops.sandbox]), and holds of
+            # a few seconds ([drops] hold_minutes) for the drop day.
+            **shop_sections(shop),
         }
     )
     out.say("dropbell demo: the real bot, the bundled sandbox, a SQLite file")
@@ -70,12 +79,15 @@ async def _script(sb: Sandbox, database: Path, fan_count: int, out: Printer) -> 
         f"  sandbox {sb.base_url} · server “{seed.guild.name}” · "
         f"{plural(fan_count, 'fan')} · {database}"
     )
+    out.say(f"  sandbox shop {shop.base_url} (Stripe-shaped API, signed webhooks)")
     out.say(f"  times are shown as a member in {VIEWER_ZONE} sees them")
 
     async with built_bot(settings, connector=loopback_connector(), guild_ready_timeout=0.05) as bot:
         runner = asyncio.create_task(bot.start("sandbox-demo-token"))
         started = time.perf_counter()
         await asyncio.wait_for(bot.wait_until_ready(), 30)
+        # The shop sends its webhooks to the bot's own listener (web.port 0: a free port).
+        shop.stripe.webhook_urls[:] = [f"http://127.0.0.1:{bot.web_port}/webhooks/sandbox"]
         out.say(
             f"  bot logged in and synced {plural(len(sb.commands(seed.guild.id)), 'command')} in "
             f"{time.perf_counter() - started:.2f}s"
@@ -85,6 +97,8 @@ async def _script(sb: Sandbox, database: Path, fan_count: int, out: Printer) -> 
                 sb, seed, newcomer, ping_role, out
             )
             summary += await _countdown_and_announcements(sb, seed, bot, drop_id, reminded, out)
+            closed = reminded[-1] if len(reminded) > 1 else None  # closed DMs (see the countdown)
+            summary += await DropDay(sb, seed, bot, shop, reminded, closed, newcomer, out).run()
         finally:
             await bot.close()
             with contextlib.suppress(Exception):

@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.render_markup import Viewer, button_labels
@@ -18,6 +18,7 @@ from sandbox import InteractionResult, Message, Sandbox
 from sandbox.results import message_text
 
 T = TypeVar("T")
+R = TypeVar("R")
 CONCURRENCY = 32
 # The demo reads every post as one viewer would: Discord shows times in the viewer's own zone.
 VIEWER_ZONE = "Europe/Berlin"
@@ -67,14 +68,16 @@ class Printer:
         self.say(f"{who} › {what}  [{kind}]")
         for line in self.shown(text).splitlines() or [""]:
             self.say(f"    {line}")
+        components = result.components if not isinstance(result, str) else []
+        if button_labels(components):
+            self.say(f"    buttons: {buttons_text(components)}")
 
     def post(self, title: str, message: Message, as_of: datetime | None = None) -> None:
         """A message as read at ``as_of`` (say, when it was posted; default now)."""
         self.say(f"#{title} › message {message.id}")
         for line in self.shown(message_text(message), as_of).splitlines():
             self.say(f"  │ {line}")
-        buttons = " ".join(button_labels(message.components)) or "none"
-        self.say(f"  │ buttons: {buttons}")
+        self.say(f"  │ buttons: {buttons_text(message.components) or 'none'}")
 
     def progress(self, label: str, done: int, total: int) -> None:
         if self.quiet or not sys.stdout.isatty():
@@ -88,6 +91,26 @@ class Printer:
             print(flush=True)
 
 
+def buttons_text(components: list[dict[str, Any]]) -> str:
+    """The buttons as the client shows them; a link button (style 5) opens a page: ``↗``."""
+    buttons = [
+        item for row in components for item in row.get("components") or [] if item.get("type") == 2
+    ]
+    return " ".join(
+        label.replace("]", " ↗]", 1) if item.get("style") == 5 else label
+        for item, label in zip(buttons, button_labels(components), strict=True)
+    )
+
+
+def link_of(components: list[dict[str, Any]]) -> str | None:
+    """The URL of a message's link button (Get my link's "Buy now"), if it has one."""
+    for row in components:
+        for item in row.get("components") or []:
+            if item.get("style") == 5 and item.get("url"):
+                return str(item["url"])
+    return None
+
+
 def place_of(answer: str) -> int:
     """The place in a Join answer ("You're #7 of 9 …"); 0 when it gives none."""
     found = re.search(r"#(\d+) of", answer)
@@ -96,14 +119,14 @@ def place_of(answer: str) -> int:
 
 async def bounded(
     items: Iterable[T],
-    work: Callable[[T], Awaitable[InteractionResult]],
-    on_done: Callable[[int], None],
-) -> list[InteractionResult]:
+    work: Callable[[T], Awaitable[R]],
+    on_done: Callable[[int], None] = lambda done: None,
+) -> list[R]:
     """Run ``work`` over items with at most CONCURRENCY in flight, reporting progress."""
     semaphore = asyncio.Semaphore(CONCURRENCY)
     finished = 0
 
-    async def one(item: T) -> InteractionResult:
+    async def one(item: T) -> R:
         nonlocal finished
         async with semaphore:
             result = await work(item)

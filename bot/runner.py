@@ -129,7 +129,7 @@ async def wait_until_reachable(url: str, stop: asyncio.Event) -> bool:
 
 async def run(settings: Settings, *, connector: aiohttp.BaseConnector | None = None) -> None:
     """Run the bot until it is closed; SIGTERM and SIGINT close it gracefully (exit 0)."""
-    async with built_bot(settings, connector=connector) as bot:
+    async with built_bot(settings, connector=connector, freeze_after_setup=True) as bot:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
 

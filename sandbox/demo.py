@@ -105,11 +105,17 @@ def describe_shop(shop: SandboxShop, webhook_url: str) -> str:
     # The webhook secret is the config default, so it is neither printed nor needed here.
     return f"""\
 Sandbox shop (Stripe-shaped API) on {shop.base_url}, sending signed webhooks to
-{webhook_url}. Paste into config.toml:
+{webhook_url} (the bot's web listener: web.port 8080 by default). Paste into config.toml:
   [shops.sandbox]
   kind = "sandbox"
   api_base = "{shop.base_url}"
-Products (use as product "sandbox:<id>"):
+
+  [drops]
+  hold_minutes = 1    # optional: a short hold, to see one end while you watch
+or set it in the environment, like the Discord variables above:
+  export DROPBELL_SHOPS__SANDBOX__KIND=sandbox
+  export DROPBELL_SHOPS__SANDBOX__API_BASE={shop.base_url}
+Products (use as product "sandbox:<id>"; /drop create's autocomplete offers them):
 {products}
 Open a link it issues to pay or let it expire by hand.
 """

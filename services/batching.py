@@ -16,8 +16,6 @@ from typing import Generic, TypeVar
 
 from services.errors import LoggedFailure, new_error_id
 
-log = logging.getLogger("dropbell.batching")
-
 Req = TypeVar("Req")
 Out = TypeVar("Out")
 MAX_BATCH = 500
@@ -39,6 +37,7 @@ class GroupCommit(Generic[Req, Out]):
         self.write = write
         self.what = what
         self.on_batch = on_batch
+        self.log = logging.getLogger(f"dropbell.{what}")  # dropbell.joins, dropbell.claims
         self._pending: list[_Waiting[Req, Out]] = []
         self._worker: asyncio.Task[None] | None = None
 
@@ -63,7 +62,7 @@ class GroupCommit(Generic[Req, Out]):
                 except Exception:
                     # One fault, logged once; everyone in the batch gets the sentence and id.
                     error_id = new_error_id()
-                    log.exception(
+                    self.log.exception(
                         "error %s: a batch of %d %s failed", error_id, len(batch), self.what
                     )
                     outcomes = [LoggedFailure(error_id)] * len(batch)

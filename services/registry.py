@@ -37,14 +37,17 @@ class Services:
         events = DropEvents()
         guild_settings = GuildSettingsService(database)
         drops = DropService(database, events)
-        scheduled = ScheduleService(database, schedule, guild_settings, drops)
+        schedule_service = ScheduleService(database, schedule, guild_settings, drops)
+        drop_day = DropDay(database, events, shops or {}, hold)
+        # An opening post waits (briefly) for the drop's purchase links.
+        schedule_service.before_opening = drop_day.prepare_opening
         return cls(
             events=events,
             guild_settings=guild_settings,
             drops=drops,
-            schedule=scheduled,
-            drop_day=DropDay(database, events, shops or {}, hold),
-            polls=PollService(database, scheduled, drops, currency),
+            schedule=schedule_service,
+            drop_day=drop_day,
+            polls=PollService(database, schedule_service, drops, currency),
         )
 
     async def idle(self) -> None:

@@ -8,13 +8,14 @@ module only stores what was not refused and works out everyone's place.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select
 
 from storage.drops import Drop
+from storage.engine import DriverStatement
 from storage.tables import drops, waitlist_departures, waitlist_entries
 
 
@@ -40,22 +41,28 @@ class Joined:
 # is None when the request names no drop of its server.
 Refuse = Callable[[Drop | None, JoinRequest], BaseException | None]
 
-# Built once: on the hot path, constructing statements costs more than SQLite running them.
+# Built once and run on the driver (``DriverStatement``): on the hot path, SQLAlchemy's
+# execution of a statement costs several times what SQLite takes to run it.
 _entries = waitlist_entries.c
-_DROPS = select(drops).where(drops.c.id.in_(bindparam("drop_ids", expanding=True)))
-# Two plain INs use the (drop_id, user_id) index; a row-value IN would scan the table.
-_EXISTING = select(_entries.id, _entries.drop_id, _entries.user_id).where(
-    _entries.drop_id.in_(bindparam("drop_ids", expanding=True)),
-    _entries.user_id.in_(bindparam("user_ids", expanding=True)),
+_DROP_FIELDS = [field.name for field in fields(Drop)]
+_DROP = DriverStatement(
+    select(*(drops.c[name] for name in _DROP_FIELDS)).where(drops.c.id == bindparam("drop_id"))
 )
-# One executemany: SQLite runs it as one prepared statement; places need no ids back.
-_INSERT = waitlist_entries.insert()
-_SEQ_OF = select(_entries.drop_id, _entries.user_id, _entries.seq).where(
-    _entries.id.in_(bindparam("entry_ids", expanding=True))
+# The batch's fans already on a drop's line, through the (drop_id, user_id) index. One statement
+# per size class (1, 2, 4, ... users; the rest of the list repeats the first user), so a batch
+# runs one compiled statement however many fans it holds.
+_EXISTING: dict[int, DriverStatement] = {}
+_INSERT = DriverStatement(
+    waitlist_entries.insert().values(
+        {
+            name: bindparam(name)
+            for name in ("drop_id", "guild_id", "user_id", "display_name", "joined_at", "seq")
+        }
+    )
 )
-# How many left before each given sequence number: the only count a place needs, and it is over
-# departures (few), never over the line.
-_LEFT_BEFORE = (
+# How many left before a given sequence number: the only count a re-click's place needs, and
+# it is over departures (few), never over the line.
+_LEFT_BEFORE = DriverStatement(
     select(func.count())
     .select_from(waitlist_departures)
     .where(
@@ -63,7 +70,7 @@ _LEFT_BEFORE = (
         waitlist_departures.c.seq < bindparam("seq"),
     )
 )
-_GROW = (
+_GROW = DriverStatement(
     drops.update()
     .where(drops.c.id == bindparam("grown_id"))
     .values(
@@ -73,22 +80,41 @@ _GROW = (
 )
 
 
+def _existing(connection: Connection, drop_id: int, users: list[int]) -> dict[int, int]:
+    """The sequence number of each of ``users`` already on the drop's line."""
+    size = 1 << (len(users) - 1).bit_length()
+    statement = _EXISTING.get(size)
+    if statement is None:
+        statement = _EXISTING[size] = DriverStatement(
+            select(_entries.user_id, _entries.seq).where(
+                _entries.drop_id == bindparam("drop_id"),
+                _entries.user_id.in_([bindparam(f"user_{i}") for i in range(size)]),
+            )
+        )
+    params: dict[str, int] = {f"user_{i}": users[0] for i in range(size)}
+    params.update((f"user_{i}", user) for i, user in enumerate(users))
+    params["drop_id"] = drop_id
+    return {user_id: seq for user_id, seq in statement.rows(connection, params)}
+
+
 def write_join_batch(
     batch: list[JoinRequest], refuse: Refuse, now: datetime, connection: Connection
 ) -> list[Joined | BaseException]:
     """Store every join of the batch that is not refused; everyone's place, in batch order."""
-    keys = {(request.drop_id, request.user_id) for request in batch}
-    drop_ids = sorted({drop_id for drop_id, _ in keys})
-    by_id = {
-        row.id: Drop.from_row(row) for row in connection.execute(_DROPS, {"drop_ids": drop_ids})
-    }
-    existing = connection.execute(
-        _EXISTING, {"drop_ids": drop_ids, "user_ids": sorted({user for _, user in keys})}
-    )
-    entry_ids: dict[tuple[int, int], int] = {
-        (row.drop_id, row.user_id): row.id for row in existing if (row.drop_id, row.user_id) in keys
-    }
-    entry_ids_before = set(entry_ids)
+    users_of: dict[int, list[int]] = {}
+    for request in batch:
+        users_of.setdefault(request.drop_id, []).append(request.user_id)
+    by_id: dict[int, Drop] = {}
+    # (drop_id, user_id) -> sequence number of every fan of the batch already on the line.
+    seq_of: dict[tuple[int, int], int] = {}
+    for drop_id, users in users_of.items():
+        for row in _DROP.rows(connection, {"drop_id": drop_id}):
+            by_id[drop_id] = Drop(*row)
+        if drop_id in by_id:
+            unique = list(dict.fromkeys(users))
+            for user_id, seq in _existing(connection, drop_id, unique).items():
+                seq_of[drop_id, user_id] = seq
+    before = set(seq_of)
 
     refusals: list[BaseException | None] = []
     new_rows: list[dict[str, object]] = []
@@ -101,7 +127,7 @@ def write_join_batch(
         if drop is not None and drop.guild_id != request.guild_id:
             drop = None
         key = (request.drop_id, request.user_id)
-        if drop is not None and key in entry_ids:
+        if drop is not None and (key in seq_of or key in placed):
             refusals.append(None)  # joined before (or earlier in this batch): say where
             continue
         refusal = refuse(drop, request)
@@ -109,7 +135,6 @@ def write_join_batch(
             refusal = LookupError(f"drop {request.drop_id} is not in guild {request.guild_id}")
         refusals.append(refusal)
         if refusal is None and drop is not None:
-            entry_ids[key] = 0  # placeholder: a second click in the same batch is "already"
             next_seq[drop.id] += 1
             size[drop.id] += 1
             placed[key] = size[drop.id]
@@ -124,39 +149,35 @@ def write_join_batch(
                 }
             )
     if new_rows:
-        connection.execute(_INSERT, new_rows)
+        _INSERT.run(connection, new_rows)
         grown = [
             {"grown_id": drop_id, "joined": size[drop_id] - by_id[drop_id].waitlist_size}
             for drop_id in by_id
             if size[drop_id] != by_id[drop_id].waitlist_size
         ]
-        connection.execute(_GROW, grown)
-    earlier = [entry_ids[key] for key in entry_ids_before]
-    places = _places(connection, placed, earlier)
-    totals = size
+        _GROW.run(connection, grown)
+    places = _places(connection, placed, seq_of)
     outcomes: list[Joined | BaseException] = []
-    answered = set(entry_ids_before)
+    answered = set(before)
     for request, refusal in zip(batch, refusals, strict=True):
         if refusal is not None:
             outcomes.append(refusal)
             continue
         key = (request.drop_id, request.user_id)
-        place = places[key]
         outcomes.append(
-            Joined(by_id[request.drop_id], place, totals[request.drop_id], already=key in answered)
+            Joined(by_id[request.drop_id], places[key], size[request.drop_id], key in answered)
         )
         answered.add(key)
     return outcomes
 
 
 def _places(
-    connection: Connection, placed: dict[tuple[int, int], int], earlier: list[int]
+    connection: Connection, placed: dict[tuple[int, int], int], seq_of: dict[tuple[int, int], int]
 ) -> dict[tuple[int, int], int]:
     """Each fan's place: new joins were placed at the end of the line as they were written;
     a fan who joined before is at their sequence number minus the departures before it."""
     places = dict(placed)
-    if earlier:
-        for row in connection.execute(_SEQ_OF, {"entry_ids": earlier}):
-            left = connection.execute(_LEFT_BEFORE, {"drop_id": row.drop_id, "seq": row.seq})
-            places[(row.drop_id, row.user_id)] = row.seq - int(left.scalar_one())
+    for (drop_id, user_id), seq in seq_of.items():
+        ((left,),) = _LEFT_BEFORE.rows(connection, {"drop_id": drop_id, "seq": seq})
+        places[drop_id, user_id] = seq - int(left)
     return places

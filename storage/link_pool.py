@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from storage.engine import Database
-from storage.states import LinkState
-from storage.tables import claim_links
+from storage.states import ClaimState, LinkState
+from storage.tables import claim_links, claims, drops
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,23 @@ class LinkPoolStore:
                 & (claim_links.c.expires_at.is_(None) | (claim_links.c.expires_at > needed_until))
             )
             | (claim_links.c.state == LinkState.ISSUING),
+        )
+        async with self.database.read() as connection:
+            return int((await connection.execute(query)).scalar_one())
+
+    async def remaining(self, drop_id: int) -> int:
+        """The drop's units not taken now (0 for a drop that is gone)."""
+        query = select(drops.c.remaining).where(drops.c.id == drop_id)
+        async with self.database.read() as connection:
+            return int((await connection.execute(query)).scalar() or 0)
+
+    async def holds_ending(self, drop_id: int, before: datetime) -> int:
+        """Held claims whose hold ends before ``before``: units that may come back soon, each
+        needing a fresh link (an ended hold's link is ended at the shop)."""
+        query = select(func.count()).where(
+            claims.c.drop_id == drop_id,
+            claims.c.state == ClaimState.HELD,
+            claims.c.hold_until < before,
         )
         async with self.database.read() as connection:
             return int((await connection.execute(query)).scalar_one())

@@ -127,7 +127,8 @@ def _remember(connection: Connection, facts: OrderFacts, outcome: Outcome, now: 
 
 
 def _find_claim(connection: Connection, facts: OrderFacts) -> Row[Any] | None:
-    """The claim the order came through: by the link's own id first, then the claim_ref."""
+    """The claim the order came through: by the link's own id first, then the claim_ref, then
+    the order (a Shopify refund names only its order)."""
     query = select(claims).join(claim_links, claim_links.c.id == claims.c.link_id)
     if facts.link_ref:
         row = connection.execute(
@@ -136,7 +137,13 @@ def _find_claim(connection: Connection, facts: OrderFacts) -> Row[Any] | None:
         if row is not None:
             return row
     if facts.claim_ref:
-        return connection.execute(query.where(claim_links.c.claim_ref == facts.claim_ref)).first()
+        row = connection.execute(query.where(claim_links.c.claim_ref == facts.claim_ref)).first()
+        if row is not None:
+            return row
+    if facts.order_ref:
+        return connection.execute(
+            query.where(claim_links.c.shop == facts.shop, claims.c.order_ref == facts.order_ref)
+        ).first()
     return None
 
 

@@ -145,6 +145,23 @@ class SendStore:
             ).all()
         return [ScheduledSend.from_row(row) for row in rows]
 
+    async def sent_opening(self, drop_id: int) -> ScheduledSend | None:
+        """The drop's opening post as sent (the latest, if it was postponed and re-opened)."""
+        query = (
+            select(scheduled_sends)
+            .where(
+                scheduled_sends.c.drop_id == drop_id,
+                scheduled_sends.c.kind == SendKind.OPENING,
+                scheduled_sends.c.state == SendState.SENT,
+                scheduled_sends.c.message_id.is_not(None),
+            )
+            .order_by(scheduled_sends.c.id.desc())
+            .limit(1)
+        )
+        async with self.database.read() as connection:
+            row = (await connection.execute(query)).first()
+        return ScheduledSend.from_row(row) if row is not None else None
+
     async def drop_rows(self, connection: AsyncConnection, drop_id: int) -> list[ScheduledSend]:
         rows = (
             await connection.execute(

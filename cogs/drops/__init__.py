@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 
 async def setup(bot: Dropbell) -> None:
-    refresher = AnnouncementRefresher(bot, bot.services.drops)
+    refresher = AnnouncementRefresher(
+        bot, bot.services.drops, opening_post=bot.services.schedule.opening_post
+    )
     bot.add_dynamic_items(*DYNAMIC_ITEMS)
     await bot.add_cog(DropCommands(bot, refresher))
     await bot.add_cog(Waitlist())

@@ -20,8 +20,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import discord
@@ -32,18 +32,29 @@ from services import metrics
 from services.drops.service import DropService
 from services.localtime import utcnow
 from storage.drops import Drop
+from storage.states import DropStatus
 
 log = logging.getLogger("dropbell.drops")
 
 OLD_MESSAGE_AGE = timedelta(hours=1)
+# (channel id, message id, text as it should read now) of a live drop's opening post.
+OpeningPost = Callable[[Drop], Awaitable[tuple[int, int, str] | None]]
 OLD_MESSAGE_EDITS_CAPPED = 30046
 FAILED_EDIT_BACKOFF = 60.0
 
 
 @dataclass
-class _Post:
-    shown: str | None = None  # fingerprint of what the post shows now, if known
+class _Shown:
+    text: str | None = None  # fingerprint of what the post shows now, if known
     last_edit: float = float("-inf")
+
+
+@dataclass
+class _Post:
+    """A drop's posts: the announcement, and once it opens, the opening post with its stock."""
+
+    announcement: _Shown = field(default_factory=_Shown)
+    opening: _Shown = field(default_factory=_Shown)
     blocked_until: float = 0.0
     drop_changed: bool = False
 
@@ -57,12 +68,14 @@ class AnnouncementRefresher:
         fresh_interval: float = 3.0,
         old_interval: float = 30 * 60.0,
         capped_backoff: float = 20 * 60.0,
+        opening_post: OpeningPost | None = None,
     ) -> None:
         self.bot = bot
         self.service = service
         self.fresh_interval = fresh_interval
         self.old_interval = old_interval
         self.capped_backoff = capped_backoff
+        self.opening_post = opening_post
         self._posts: dict[int, _Post] = {}
         self._dirty: set[int] = set()
         self._refreshing: set[int] = set()
@@ -79,7 +92,7 @@ class AnnouncementRefresher:
     def posted(self, drop: Drop, message: discord.Message, waitlist_count: int = 0) -> None:
         """The post as it went out, so an edit showing the same is never sent."""
         shown = fingerprint(render_embed(drop, waitlist_count), render_view(drop))
-        self._posts[drop.id] = _Post(shown=shown, last_edit=time.monotonic())
+        self._posts[drop.id] = _Post(announcement=_Shown(shown, time.monotonic()))
 
     @property
     def idle(self) -> bool:
@@ -136,31 +149,60 @@ class AnnouncementRefresher:
                 self._refreshing.discard(drop_id)
 
     async def _refresh_if_due(self, drop_id: int) -> bool:
-        """Edit the post if it may be edited now; True when nothing is left to do."""
+        """Edit the drop's posts if they may be edited now; True when nothing is left to do."""
         post = self._posts.setdefault(drop_id, _Post())
         now = time.monotonic()
         if now < post.blocked_until:
             return False
         drop = await self.service.get_any(drop_id)
-        if drop is None or drop.channel_id is None or drop.message_id is None:
+        if drop is None or drop.channel_id is None:
             return True
-        count = await self.service.waitlist_count(drop.id)
-        embed, view = render_embed(drop, count), render_view(drop)
-        shown = fingerprint(embed, view)
-        if shown == post.shown:
+        announced = True
+        if drop.message_id is not None:
+            count = await self.service.waitlist_count(drop.id)
+            embed, view = render_embed(drop, count), render_view(drop)
+            announced = await self._edit(
+                drop, post, post.announcement, drop.channel_id, drop.message_id, now,
+                fingerprint(embed, view), {"embed": embed, "view": view},
+            )  # fmt: skip
+        opened = True
+        if drop.status == DropStatus.LIVE and drop.product:
+            # The opening post carries Get my link and the real remaining stock: it follows too.
+            found = await self.opening_post(drop) if self.opening_post else None
+            if found is not None:
+                channel_id, message_id, content = found
+                opened = await self._edit(
+                    drop, post, post.opening, channel_id, message_id, now, content,
+                    {"content": content},
+                )  # fmt: skip
+        if announced and opened:
             post.drop_changed = False
+        return announced and opened
+
+    async def _edit(
+        self,
+        drop: Drop,
+        post: _Post,
+        shown: _Shown,
+        channel_id: int,
+        message_id: int,
+        now: float,
+        fingerprint_now: str,
+        changes: dict[str, object],
+    ) -> bool:
+        """One post of the drop: edited if it would show something new and may be edited."""
+        if fingerprint_now == shown.text:
             return True
-        old = utcnow() - discord.utils.snowflake_time(drop.message_id) > OLD_MESSAGE_AGE
+        old = utcnow() - discord.utils.snowflake_time(message_id) > OLD_MESSAGE_AGE
         interval = self.old_interval if old and not post.drop_changed else self.fresh_interval
-        if now - post.last_edit < interval:
+        if now - shown.last_edit < interval:
             return False
-        message = self.bot.get_partial_messageable(drop.channel_id).get_partial_message(
-            drop.message_id
-        )
+        message = self.bot.get_partial_messageable(channel_id).get_partial_message(message_id)
         try:
-            await message.edit(embed=embed, view=view)
+            await message.edit(**changes)  # type: ignore[arg-type]
         except discord.NotFound:
-            log.warning("the announcement of drop %s is gone; not editing it again", drop.id)
+            log.warning("a post of drop %s is gone; not editing it again", drop.id)
+            shown.text = fingerprint_now
             return True
         except discord.HTTPException as error:
             if error.code != OLD_MESSAGE_EDITS_CAPPED:
@@ -168,6 +210,6 @@ class AnnouncementRefresher:
             log.info("drop %s: Discord caps edits of its old post; trying later", drop.id)
             post.blocked_until = now + self.capped_backoff
             return False
-        post.shown, post.last_edit, post.drop_changed = shown, now, False
+        shown.text, shown.last_edit = fingerprint_now, now
         metrics.ANNOUNCEMENT_EDITS.inc()
         return True

@@ -36,6 +36,12 @@ def nobody_is_a_collector(_request: ClaimRequest) -> bool:
 
 def sold_out_sentence(error: SoldOut) -> str:
     drop, place = error.drop, error.standing.place
+    rank = error.standing.draw_rank
+    if drop.drawn_at is not None and rank is not None:
+        return (
+            f"**{drop.name}** is sold out right now. You are #{rank} in the raffle's draw "
+            "order: units that come back (a hold that ends unpaid) pass on in that order."
+        )
     where = (
         f"You are #{place} on its waitlist: if units come back (a restock, or a hold that "
         "ends unpaid), I'll let you know if you pressed Remind me."

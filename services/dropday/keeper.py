@@ -93,10 +93,12 @@ class Keeper:
         for drop_id in await self.holds.expire_due(now):
             self.stock_changed(drop_id)
         await self._end_links()
-        next_round = await self._raffle_rounds(now)
         short = False
         for drop in await self.drops.selling():
             short = not await self.pool.top_up(drop) or short
+        # After the top-up: units pass to the next raffle ranks once there are links for them
+        # (else those fans would be told the shop is slow while the pool refills).
+        next_round = await self._raffle_rounds(now)
         retry = utcnow() + POOL_RETRY if short else None
         due = [moment for moment in (await self.holds.next_due(), next_round, retry) if moment]
         return min(due) if due else None

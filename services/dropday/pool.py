@@ -23,6 +23,9 @@ from storage.link_pool import LinkPoolStore, PendingLink
 log = logging.getLogger("dropbell.pool")
 
 LEAD = timedelta(hours=1)
+# Links for units whose holds end within this are issued ahead (the keeper ticks at least
+# every 30 s, so at least once in this window).
+HOLDS_AHEAD = timedelta(seconds=60)
 # Links that would expire during a hold starting a few minutes from now are not counted.
 SAFETY = timedelta(minutes=5)
 
@@ -67,7 +70,14 @@ class LinkPool:
             now = utcnow()
             retry = await self.store.issuing(drop.id)
             have = await self.store.usable(drop.id, now + self.hold + SAFETY)
-            lacking = drop.remaining + margin(drop.remaining) - have
+            # Read after `have`, not taken from `drop`: claims that committed since the caller
+            # read the drop must not be issued again (a claim in between only lowers it).
+            remaining = await self.store.remaining(drop.id)
+            # Holds ending soon give units back, and each needs a fresh link: issue them now,
+            # so the fans behind are not told "no link yet" while the pool catches up.
+            returning = await self.store.holds_ending(drop.id, now + HOLDS_AHEAD)
+            coming = remaining + returning
+            lacking = coming + margin(coming) - have if coming > 0 else 0
             fresh = await self.store.reserve(drop.id, shop_name, max(0, lacking), now)
             for pending in [*retry, *fresh]:
                 if not await self._issue(shop, product_id, pending):

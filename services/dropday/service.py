@@ -56,6 +56,12 @@ class DropDay:
         self._tasks: set[asyncio.Task[None]] = set()
         events.on_drop_changed(self._drop_changed)
 
+    async def prepare_opening(self, drop_id: int) -> None:
+        """Before the opening post: the pool holds a link per unit (a drop opened early)."""
+        drop = await self.drops.get_any(drop_id)
+        if drop is not None:
+            await self.pool.top_up(drop)
+
     def stock_changed(self, drop_id: int) -> None:
         # The announcement and the opening post show the real remaining stock.
         self.events.waitlist_changed(drop_id)
@@ -63,6 +69,10 @@ class DropDay:
 
     async def _drop_changed(self, drop_id: int) -> None:
         self.keeper.poke()
+        drop = await self.drops.get_any(drop_id)
+        if drop is not None and not drop.is_open and drop.product:
+            # Cancelled or closed: links never handed out are ended at the shop.
+            await self.pool.discard(drop)
 
     def start(self, notify: Notify) -> None:
         self._notify = notify

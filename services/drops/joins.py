@@ -2,36 +2,25 @@
 
 When a few thousand fans press Join in the same minute, one transaction per join makes the
 database's single writer the bottleneck. Joins that arrive while a transaction is being written
-wait for the next one, which takes them all at once (``storage.joins``). Nobody is answered
-before the transaction holding their entry has committed, so an acknowledged join survives a
-crash.
+wait for the next one, which takes them all at once (``storage.joins``, through
+``services.batching.GroupCommit``). Nobody is answered before the transaction holding their
+entry has committed, so an acknowledged join survives a crash.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from dataclasses import dataclass
 from functools import partial
 
 from services import metrics
+from services.batching import GroupCommit
 from services.drops.rules import Member, unmet_requirement
-from services.errors import LoggedFailure, UserError, new_error_id
+from services.errors import UserError
 from services.localtime import utcnow
 from storage.drops import Drop
 from storage.engine import Database
 from storage.joins import Joined, JoinRequest, write_join_batch
 
-log = logging.getLogger("dropbell.joins")
-
-MAX_BATCH = 500
 NO_SUCH_DROP = "I can't find that drop in this server; pick one from the list."
-
-
-@dataclass
-class _Waiting:
-    request: JoinRequest
-    future: asyncio.Future[Joined]
 
 
 def refuse_join(drop: Drop | None, request: JoinRequest) -> UserError | None:
@@ -46,44 +35,22 @@ def refuse_join(drop: Drop | None, request: JoinRequest) -> UserError | None:
 
 
 class JoinBatcher:
+    """Joins through group commit (``services.batching``), written by ``storage.joins``."""
+
     def __init__(self, database: Database) -> None:
         self.database = database
-        self._pending: list[_Waiting] = []
-        self._worker: asyncio.Task[None] | None = None
+        self._batches: GroupCommit[JoinRequest, Joined] = GroupCommit(
+            self._write, "joins", on_batch=metrics.JOIN_BATCHES.inc
+        )
+
+    async def _write(self, batch: list[JoinRequest]) -> list[Joined | BaseException]:
+        return await self.database.run_write(
+            partial(write_join_batch, batch, refuse_join, utcnow())
+        )
 
     async def join(self, request: JoinRequest) -> Joined:
-        future: asyncio.Future[Joined] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Waiting(request, future))
-        if self._worker is None:
-            self._worker = asyncio.create_task(self._drain(), name="dropbell-join-batcher")
-        return await future
+        return await self._batches.submit(request)
 
     async def idle(self) -> None:
         """Wait until every join handed in so far is written (or has failed)."""
-        while self._worker is not None:
-            await asyncio.shield(self._worker)
-
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                requests = [waiting.request for waiting in batch]
-                try:
-                    outcomes: list[Joined | BaseException] = await self.database.run_write(
-                        partial(write_join_batch, requests, refuse_join, utcnow())
-                    )
-                except Exception:
-                    # One fault, logged once; every fan of the batch gets the sentence and id.
-                    error_id = new_error_id()
-                    log.exception("error %s: a batch of %d joins failed", error_id, len(batch))
-                    outcomes = [LoggedFailure(error_id)] * len(batch)
-                metrics.JOIN_BATCHES.inc()
-                for waiting, outcome in zip(batch, outcomes, strict=True):
-                    if waiting.future.done():
-                        continue  # the fan's interaction was cancelled meanwhile
-                    if isinstance(outcome, BaseException):
-                        waiting.future.set_exception(outcome)
-                    else:
-                        waiting.future.set_result(outcome)
-        finally:
-            self._worker = None
+        await self._batches.idle()

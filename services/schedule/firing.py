@@ -12,6 +12,7 @@ start by looking for the marker in the channel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,7 @@ log = logging.getLogger("dropbell.schedule")
 
 MAX_ATTEMPTS = 3
 RETRY_AFTER = timedelta(seconds=30)
+OPENING_PREP_SECONDS = 60.0
 ROLE_MENTION = re.compile(r"<@&(\d+)>")
 SENDING = (SendState.SENDING,)
 # Posts worded in full when the row was written (an /announce text, a poll's goal).
@@ -87,6 +89,8 @@ class Sender:
         self.handlers = handlers if handlers is not None else {}
         self.inflight: set[asyncio.Task[Any]] = set()
         self.stopping = False
+        # Drop day's hook: fill the drop's link pool before its opening post (Services wires it).
+        self.before_opening: Callable[[int], Awaitable[object]] | None = None
 
     async def fire(self, send_id: int) -> None:
         if self.stopping:
@@ -138,6 +142,11 @@ class Sender:
         elif row.kind == SendKind.COUNTDOWN:
             channel_id, content = drop.channel_id, render.countdown(row, drop)
         else:  # the opening turns the drop live (the announcement and schedule follow)
+            if drop.product and self.before_opening is not None:
+                # Links first (a drop opened early by /drop open has none yet): bounded, so a
+                # shop that is down delays the opening a little, never forever.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.before_opening(drop.id), OPENING_PREP_SECONDS)
             drop = await self.drops.open(drop.id) or drop
             channel_id, content = drop.channel_id, render.opening(row, drop)
             ping_role_id = drop.ping_role_id

@@ -52,7 +52,8 @@ def opening(send: ScheduledSend, drop: Drop) -> str:
     lines = [f"{ping}🔔 **{drop.name}** is open now!"]
     if drop.product:
         lines.append(
-            f"**{drop.remaining:,}** of {drop.stock:,} left · {ALLOCATIONS[drop.allocation]}. "
+            f"**{drop.remaining:,}** of {drop.stock:,} left · "
+            f"{ALLOCATIONS[drop.allocation].rstrip('.')}. "
             "Press **Get my link** for your own purchase link."
         )
     if drop.allocation == Allocation.RAFFLE and drop.raffle_seed and drop.drawn_at:
@@ -74,12 +75,7 @@ def reminder_dm(delivery: Delivery, drop: Drop) -> str:
         )
     else:
         head = f"🔔 **{drop.name}** is open now."
-    lines = [head]
-    link = announcement_link(drop)
-    if link:
-        lines.append(link)
-    lines.append("You get this because you pressed Remind me; press Stop reminders to stop.")
-    return "\n".join(lines) + marker_line(delivery.marker)
+    return _dm(head, delivery, drop)
 
 
 def raffle_dm(delivery: Delivery, drop: Drop) -> str:

@@ -17,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
 from services.drops.service import DropService
 from services.guild_settings import GuildSettingsService
+from services.schedule import render
 from services.schedule.announcements import Announcements
 from services.schedule.dm_queue import DMQueue
 from services.schedule.drop_plan import DropPlan, Offsets
@@ -31,6 +33,7 @@ from services.schedule.jobs import JobCache
 from services.schedule.outbox import Outbox
 from services.schedule.recovery import Recovery
 from services.schedule.reports import ManagerReports
+from storage.drops import Drop
 from storage.engine import Database
 from storage.reminders import ReminderStore
 from storage.schedule import SendStore
@@ -75,6 +78,7 @@ class ScheduleService:
         # Sends other features post themselves, by kind (registered before start).
         self.handlers: dict[SendKind, SendHandler] = {}
         self.reports: ManagerReports | None = None
+        self.before_opening: Callable[[int], Awaitable[object]] | None = None
         self._boot: asyncio.Task[None] | None = None
         # The schedule follows every change of a drop (created, moved, cancelled, opened).
         drops.events.on_drop_changed(self.drop_plan.sync_drop)
@@ -99,6 +103,7 @@ class ScheduleService:
             reports=reports,
             handlers=self.handlers,
         )
+        self.sender.before_opening = self.before_opening
         recovery = Recovery(
             sends=self.sends,
             drops=self.drops,
@@ -123,6 +128,15 @@ class ScheduleService:
     async def _fire(self, send_id: int) -> None:
         if self.sender is not None:
             await self.sender.fire(send_id)
+
+    async def opening_post(self, drop: Drop) -> tuple[int, int, str] | None:
+        """(channel id, message id, text as it should read now) of the drop's opening post,
+        so the post can keep showing the real remaining stock."""
+        row = await self.sends.sent_opening(drop.id)
+        channel_id = drop.channel_id or (row.channel_id if row else None)
+        if row is None or row.message_id is None or channel_id is None:
+            return None
+        return channel_id, row.message_id, render.opening(row, drop)
 
     async def wait_started(self) -> None:
         if self._boot is not None:

@@ -61,6 +61,11 @@ async def test_claims_links_orders_and_holds(
         assert "sold out" in sold_out.content and "Join its waitlist" in sold_out.content
         drop = await bot.services.drops.get_any(drop_id)
         assert drop is not None and drop.remaining == 0
+        # The opening post keeps showing the real remaining stock (a coalesced edit).
+        await wait_for(
+            lambda: "**0** of 3 left" in sandbox.world.messages_by_id[post.id].content,
+            what="the opening post's stock edited",
+        )
 
         # The first fan pays: a signed webhook reaches the bot's listener; the claim is paid.
         delivery = await shop.stripe.complete(session_of(shop, url))
@@ -148,3 +153,22 @@ def _remaining(bot: Dropbell, drop_id: int, expected: int) -> Callable[[], Await
         return drop is not None and drop.remaining == expected
 
     return check
+
+
+async def test_drop_open_early_posts_once_the_links_are_ready(
+    sandbox: Sandbox, community: Community, shop: SandboxShop, database_path: Path
+) -> None:
+    runner, bot = await start_drop_day_bot(sandbox, shop, database_path, community)
+    try:
+        drop_id = await drop_opening_in(bot, community, 3 * 24 * 3600, stock=3)
+        assert shop.stripe.sessions == {}  # days away: no links yet (they'd expire first)
+        opened = await sandbox.slash(community.manager, "drop open", {"drop": str(drop_id)})
+        assert "opens now" in (await opened.wait_final()).text
+        post = await opening_post(sandbox, community, drop_id)
+        assert len(shop.stripe.sessions) >= 3  # issued before the post went out
+        answer = await sandbox.click(community.fans[0], post, f"dropbell:claim:{drop_id}")
+        assert link_url(answer.components) is not None, answer.content
+        again = await sandbox.slash(community.manager, "drop open", {"drop": str(drop_id)})
+        assert "already live" in (await again.wait_final()).text
+    finally:
+        await runner.stop()

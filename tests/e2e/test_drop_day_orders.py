@@ -161,3 +161,34 @@ async def test_a_shop_that_is_down_gets_clear_answers_and_one_notice(
         assert len(notices) == 1
     finally:
         await runner.stop()
+
+
+async def test_drop_edit_stock_on_a_live_drop_reopens_claims(
+    sandbox: Sandbox, community: Community, shop: SandboxShop, database_path: Path
+) -> None:
+    runner, bot = await start_drop_day_bot(sandbox, shop, database_path, community)
+    try:
+        drop_id = await drop_opening_in(bot, community, 2, stock=1)
+        first, waiting = community.fans[:2]
+        offsets = bot.services.schedule.config.offsets.reminders
+        await bot.services.drops.toggle_reminder(community.guild.id, drop_id, waiting.id, offsets)
+        post = await opening_post(sandbox, community, drop_id)
+        assert link_url((await sandbox.click(first, post, f"dropbell:claim:{drop_id}")).components)
+        assert (
+            "sold out" in (await sandbox.click(waiting, post, f"dropbell:claim:{drop_id}")).content
+        )
+        edited = await sandbox.slash(
+            community.manager, "drop edit", {"drop": str(drop_id), "stock": 2}
+        )
+        await edited.wait_final()
+        await wait_for(remaining_is(bot, drop_id, 1), what="the new unit")
+        await wait_for(
+            lambda: any("has units again" in m.content for m in sandbox.dms(waiting.id)),
+            timeout=10,
+            what="the restock DM",
+        )
+        await wait_for(lambda: len(shop.stripe.sessions) >= 4, what="a link for the new unit")
+        got = await sandbox.click(waiting, post, f"dropbell:claim:{drop_id}")
+        assert link_url(got.components) is not None, got.content
+    finally:
+        await runner.stop()

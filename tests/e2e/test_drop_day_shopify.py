@@ -28,10 +28,12 @@ async def shop() -> AsyncIterator[SandboxShop]:
         yield running
 
 
-def paid(bot: Dropbell, drop_id: int, user_id: int) -> Callable[[], Awaitable[bool]]:
+def state_is(
+    bot: Dropbell, drop_id: int, user_id: int, state: str
+) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         claim = await bot.services.drop_day.claim_of(drop_id, user_id)
-        return claim is not None and claim.state == "paid"
+        return claim is not None and claim.state == state
 
     return check
 
@@ -86,8 +88,13 @@ async def test_a_shopify_drop_sells_and_attributes_by_code(
         assert url is not None and f"/cart/{VARIANT}:1" in url
         code = parse_qs(urlsplit(url).query)["discount"][0]
         await shop.shopify.complete(code)
-        await wait_for(paid(bot, drop.id, fan.id), what="the Shopify order matched by its code")
+        await wait_for(
+            state_is(bot, drop.id, fan.id, "paid"), what="the Shopify order matched by its code"
+        )
         claim = await bot.services.drop_day.claim_of(drop.id, fan.id)
         assert claim is not None and claim.order_ref
+        # A refund names only its order: it still finds the claim.
+        await shop.shopify.refund(int(claim.order_ref))
+        await wait_for(state_is(bot, drop.id, fan.id, "refunded"), what="the refund recorded")
     finally:
         await runner.stop()

@@ -1,0 +1,219 @@
+"""Many concurrent claims on several database connections never oversell.
+
+``storage.claims.write_claim_batch`` runs from several threads at once, each on its own
+connection to one real SQLite file (WAL, ``BEGIN IMMEDIATE``: the writer connection the bot
+uses, ``storage.engine._SQLiteWriter``), with random stock, a random number of ready links
+(sometimes fewer than the units), random fans pressing (with repeats) and random batch splits.
+Whatever the interleaving: claims never exceed stock, remaining never goes below 0 and is
+stock minus claims, one claim per fan, one fan per link, every answer the fan got is their
+claim on disk, and nobody who could have been served was turned away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import shutil
+import sqlite3
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.dropday.claims import nobody_is_a_collector
+from services.drops.allocation import decide_claim
+from services.drops.rules import DropSpec, Member
+from services.drops.service import DropService
+from services.events import DropEvents
+from storage.claims import Claimed, ClaimRequest, NoLinkReady, SoldOut, write_claim_batch
+from storage.engine import Database, _SQLiteWriter
+from storage.link_pool import LinkPoolStore
+from storage.migrate import upgrade
+from storage.states import DropStatus
+
+GUILD = 1
+FAN = Member(frozenset(), datetime(2020, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC))
+HOLD = timedelta(minutes=15)
+RUNS = itertools.count()
+
+
+@dataclass(frozen=True)
+class Storm:
+    stock: int
+    links: int
+    presses: list[int]  # fan ids, in the order they press (repeats: pressing again)
+    cuts: list[int]  # where the presses are cut into batches
+    threads: int
+
+
+@st.composite
+def storms(draw: st.DrawFn) -> Storm:
+    stock = draw(st.integers(0, 12))
+    # Usually a link per unit and some spare; sometimes fewer links than units.
+    links = draw(st.integers(0, stock + 4))
+    fans = draw(st.integers(1, 24))
+    presses = draw(st.lists(st.integers(0, fans - 1), min_size=1, max_size=60))
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, len(presses) - 1)), max_size=12)))
+    return Storm(stock, links, presses, cuts, draw(st.integers(2, 4)))
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty database at the current schema, copied for each run (migrating is slow)."""
+    path = tmp_path_factory.mktemp("schema") / "empty.db"
+
+    async def migrate() -> None:
+        database = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            await upgrade(database)
+        finally:
+            await database.dispose()
+
+    asyncio.run(migrate())
+    return path
+
+
+async def selling_drop(path: Path, stock: int, links: int) -> tuple[int, datetime, list[str]]:
+    """A live drop selling ``stock`` units with ``links`` ready links: its id, a moment when
+    anyone may claim, and the links' URLs."""
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+        service = DropService(database, DropEvents())
+        starts = datetime.now(UTC) + timedelta(minutes=5)
+        # Created with stock 1 (a drop needs some), then given the storm's stock below.
+        drop = await service.create(
+            GUILD, 9, DropSpec("Moth", starts, "UTC", 1, product="sandbox:price_moth")
+        )
+        live = await service.store.move_status(
+            drop.id, DropStatus.SCHEDULED, DropStatus.LIVE, starts
+        )
+        assert live is not None
+        pool = LinkPoolStore(database)
+        urls = []
+        for pending in await pool.reserve(drop.id, "sandbox", links, starts):
+            url = f"https://shop.example/pay/{pending.id}"
+            await pool.ready(pending.id, f"cs_{pending.id}", url, None)
+            urls.append(url)
+    finally:
+        await database.dispose()
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute(
+            "UPDATE drops SET stock = ?, remaining = ? WHERE id = ?", (stock, stock, drop.id)
+        )
+    return drop.id, starts + timedelta(minutes=1), urls
+
+
+def batches_of(presses: list[int], cuts: list[int]) -> list[list[int]]:
+    bounds = [0, *(cut for cut in cuts if cut < len(presses)), len(presses)]
+    return [presses[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def storm_on(schema: Path, path: Path, storm: Storm) -> None:
+    shutil.copyfile(schema, path)
+    drop_id, now, urls = asyncio.run(selling_drop(path, storm.stock, storm.links))
+    decide = decide_claim(nobody_is_a_collector)
+    batches = batches_of(storm.presses, storm.cuts)
+    # Batch i goes to thread i % threads; each thread has its own connection (engine).
+    writers = [_SQLiteWriter(f"sqlite+aiosqlite:///{path}") for _ in range(storm.threads)]
+    start = threading.Barrier(storm.threads)
+    answers: list[tuple[int, Claimed | BaseException]] = []
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+
+    def press_batches(index: int) -> None:
+        try:
+            start.wait()
+            for batch in batches[index :: storm.threads]:
+                requests = [ClaimRequest(GUILD, drop_id, fan, f"fan {fan}", FAN) for fan in batch]
+                outcomes = writers[index].run(
+                    partial(write_claim_batch, requests, decide, HOLD, now)
+                )
+                with lock:
+                    answers.extend(zip(batch, outcomes, strict=True))
+        except BaseException as error:  # surfaced below, not lost in the thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=press_batches, args=(i,)) for i in range(storm.threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for writer in writers:
+        writer.close()
+    assert not failures, failures
+    assert len(answers) == len(storm.presses)
+    check(path, drop_id, storm, urls, answers)
+
+
+def check(
+    path: Path,
+    drop_id: int,
+    storm: Storm,
+    urls: list[str],
+    answers: list[tuple[int, Claimed | BaseException]],
+) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        (remaining,) = connection.execute(
+            "SELECT remaining FROM drops WHERE id = ?", (drop_id,)
+        ).fetchone()
+        rows = connection.execute(
+            "SELECT c.id, c.user_id, c.link_id, c.state, l.url FROM claims c "
+            "JOIN claim_links l ON l.id = c.link_id WHERE c.drop_id = ?",
+            (drop_id,),
+        ).fetchall()
+        taken = Counter(
+            state
+            for (state,) in connection.execute(
+                "SELECT state FROM claim_links WHERE drop_id = ?", (drop_id,)
+            )
+        )
+    held = [row for row in rows if row[3] in ("held", "paid")]
+    assert len(held) == len(rows)  # nothing paid or expired here: every claim is held
+    assert len(held) <= storm.stock, "oversold"
+    assert remaining >= 0
+    assert remaining == storm.stock - len(rows), (remaining, storm.stock, len(rows))
+    assert len({user for _, user, _, _, _ in rows}) == len(rows), "a fan with two claims"
+    assert len({link for _, _, link, _, _ in rows}) == len(rows), "a link handed out twice"
+    assert {url for *_, url in rows} <= set(urls)
+    assert taken["taken"] == len(rows), "a link taken without its claim (or the reverse)"
+    # Each answer is what the database holds: the fan's one claim, whichever press it was.
+    on_disk = {user: (claim_id, url) for claim_id, user, _, _, url in rows}
+    fresh: Counter[int] = Counter()
+    for fan, outcome in answers:
+        if isinstance(outcome, Claimed):
+            assert on_disk[fan] == (outcome.claim.id, outcome.claim.url)
+            assert outcome.drop.remaining >= 0
+            if not outcome.already:
+                fresh[fan] += 1
+        else:
+            assert isinstance(outcome, SoldOut | NoLinkReady), outcome
+            # Refused once, refused always here (no hold ends): a refused fan holds no claim.
+            assert fan not in on_disk, (fan, outcome)
+    assert fresh == Counter(set(on_disk)), "a new claim answered twice, or a claim never answered"
+    # Nobody was turned away who could have been served.
+    assert len(rows) == min(storm.stock, storm.links, len(set(storm.presses)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(storms())
+def test_concurrent_claims_never_oversell(
+    tmp_path_factory: pytest.TempPathFactory, migrated: Path, storm: Storm
+) -> None:
+    folder = tmp_path_factory.mktemp("claims")
+    storm_on(migrated, folder / f"run{next(RUNS)}.db", storm)
+
+
+def test_more_links_than_units_and_many_fans_sell_exactly_the_stock(
+    migrated: Path, tmp_path: Path
+) -> None:
+    """The plain case at a larger size: 4 connections, 400 fans (each twice) for 60 units."""
+    presses = [fan for fan in range(400) for _ in range(2)]
+    storm = Storm(stock=60, links=80, presses=presses, cuts=list(range(7, 800, 7)), threads=4)
+    storm_on(migrated, tmp_path / "big.db", storm)
