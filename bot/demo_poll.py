@@ -66,6 +66,18 @@ def goal_for(pledges: list[Pledge]) -> int:
     return max(1, sum(p.quantity for p in pledges) * 3 // 4)
 
 
+def closing_time(now: datetime) -> datetime:
+    """An hour after ``now`` (an aware local time), or later if that wall-clock time is
+    skipped or repeated by a daylight-saving change, which /poll create refuses."""
+    for hours in range(1, 4):
+        wall = (now + timedelta(hours=hours)).replace(tzinfo=None, fold=0)
+        if wall.replace(tzinfo=now.tzinfo).utcoffset() == (
+            wall.replace(tzinfo=now.tzinfo, fold=1).utcoffset()
+        ):
+            return wall
+    raise RuntimeError("no closing time in the next hours")
+
+
 class PrePoll:
     """The poll part of the demo; ``run`` returns the summary lines."""
 
@@ -94,8 +106,8 @@ class PrePoll:
     async def _create(self) -> Message:
         sb, out, manager, drops = self.sb, self.out, self.seed.manager, self.seed.drops
         out.heading("A pre-order poll before the drop")
-        # Closing an hour ahead; the manager closes it early with /poll close.
-        closes = datetime.now(ZoneInfo(VIEWER_ZONE)) + timedelta(hours=1)
+        # Closing an hour or so ahead; the manager closes it early with /poll close.
+        closes = closing_time(datetime.now(ZoneInfo(VIEWER_ZONE)))
         options = "; ".join(f"{name} @ {price}" for name, price in OPTIONS)
         created = await sb.slash(
             manager,

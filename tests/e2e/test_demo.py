@@ -125,3 +125,15 @@ def test_the_plan_covers_every_path_it_can(crowd: int) -> None:
         assert plan.refunded is not None
     if crowd >= 2:  # a hold ends unpaid and its unit passes to a reserve
         assert plan.unpaid and plan.promoted
+
+
+def test_the_poll_never_closes_at_a_time_daylight_saving_skips_or_repeats() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.demo_poll import closing_time
+
+    berlin = ZoneInfo("Europe/Berlin")
+    assert closing_time(datetime(2031, 3, 30, 1, 40, tzinfo=berlin)).hour == 3  # 02:40 skipped
+    assert closing_time(datetime(2031, 10, 26, 1, 40, tzinfo=berlin)).hour == 3  # 02:40 twice
+    assert closing_time(datetime(2031, 6, 1, 12, 0, tzinfo=berlin)).hour == 13
