@@ -19,6 +19,7 @@ from bot.bot import Dropbell
 from bot.config import Settings
 from bot.demo_dropday import DropDay, shop_sections, stock_shop
 from bot.demo_output import CONCURRENCY, VIEWER_ZONE, Printer, bounded, place_of
+from bot.demo_poll import PrePoll
 from bot.endpoints import loopback_connector
 from bot.runner import built_bot
 from sandbox import Sandbox, seed_demo_world
@@ -30,17 +31,20 @@ from services.text import plural
 from storage.states import DropStatus
 
 
-async def run_demo(fans: int = 200, quiet: bool = False) -> int:
+async def run_demo(fans: int = 200, quiet: bool = False, folder: Path | None = None) -> int:
+    """Run the demo; its SQLite file and the poll's chart and CSV go to ``folder`` (default: a
+    new temporary folder, kept afterwards so the chart can be opened)."""
     out = Printer(quiet)
-    with tempfile.TemporaryDirectory(prefix="dropbell-demo-") as folder:
-        sandbox = Sandbox()
-        await sandbox.start()
-        try:
-            async with SandboxShop() as shop:
-                stock_shop(shop, fans)
-                return await _script(sandbox, shop, Path(folder) / "dropbell.db", fans, out)
-        finally:
-            await sandbox.stop()
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="dropbell-demo-"))
+    sandbox = Sandbox()
+    await sandbox.start()
+    try:
+        async with SandboxShop() as shop:
+            stock_shop(shop, fans)
+            return await _script(sandbox, shop, folder / "dropbell.db", fans, out)
+    finally:
+        await sandbox.stop()
 
 
 async def _script(
@@ -80,6 +84,7 @@ async def _script(
         f"{plural(fan_count, 'fan')} · {database}"
     )
     out.say(f"  sandbox shop {shop.base_url} (Stripe-shaped API, signed webhooks)")
+    out.say(f"  the SQLite file and the poll's chart and CSV stay in {database.parent}")
     out.say(f"  times are shown as a member in {VIEWER_ZONE} sees them")
 
     async with built_bot(settings, connector=loopback_connector(), guild_ready_timeout=0.05) as bot:
@@ -97,6 +102,7 @@ async def _script(
                 sb, seed, newcomer, ping_role, out
             )
             summary += await _countdown_and_announcements(sb, seed, bot, drop_id, reminded, out)
+            summary += await PrePoll(sb, seed, database.parent, out).run()
             closed = reminded[-1] if len(reminded) > 1 else None  # closed DMs (see the countdown)
             summary += await DropDay(sb, seed, bot, shop, reminded, closed, newcomer, out).run()
         finally:

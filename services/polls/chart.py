@@ -10,10 +10,11 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import DateFormatter, date2num
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 
 from storage.polls import Poll, PollOption, TallyPoint
@@ -61,7 +62,13 @@ def render_chart(
     goal_line = axes.axhline(poll.goal, linestyle="--", color="grey", label=f"goal ({poll.goal:,})")
     axes.set_title(poll.question[:80])
     axes.set_ylabel("units committed")
-    axes.xaxis.set_major_formatter(DateFormatter("%m-%d %H:%M"))
+    # Ticks in the poll's own zone, as fine as its span needs (a poll closed after a minute
+    # would otherwise show the same "%H:%M" under every tick).
+    zone = ZoneInfo(poll.timezone)
+    locator = AutoDateLocator(tz=zone)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=zone))
+    axes.set_xlabel(poll.timezone)
     axes.set_ylim(bottom=0)
     axes.legend(loc="upper left", fontsize="small")
     figure.autofmt_xdate()

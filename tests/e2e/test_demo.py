@@ -4,11 +4,15 @@ drop day (a raffle through the sandbox shop) adds up."""
 from __future__ import annotations
 
 import re
+import struct
+from pathlib import Path
 
 import pytest
 
 from bot.demo import run_demo
 from bot.demo_dropday import Plan, plan_for, rerun_draw, units_for
+from bot.demo_poll import OPTIONS, goal_for, pledges_for
+from bot.demo_poll import expected_tally as poll_tally
 
 TALLY = re.compile(
     r"tally: claimed (\d+) · paid (\d+) · held (\d+) · expired (\d+) · refunded (\d+) · "
@@ -25,9 +29,9 @@ def tally_of(printed: str) -> dict[str, int]:
 
 @pytest.mark.parametrize("fans", [1, 2])
 async def test_demo_runs_for_any_crowd_and_prints_no_raw_markup(
-    fans: int, capsys: pytest.CaptureFixture[str]
+    fans: int, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    assert await run_demo(fans=fans) == 0
+    assert await run_demo(fans=fans, folder=tmp_path) == 0
     printed = capsys.readouterr().out
     assert printed.rstrip().endswith("demo OK")
     # Discord's markup is rendered: no raw timestamps, mentions or custom ids are left.
@@ -36,6 +40,7 @@ async def test_demo_runs_for_any_crowd_and_prints_no_raw_markup(
     assert "buttons: [Join waitlist] [Remind me]" in printed
     assert re.search(r"Opens: \w{3} \d\d \w{3} 18:00 CES?T \(in \d days\)", printed)
     assert "You're #1 of 1 for Night Moth Tee" in printed
+    check_poll(printed, fans, tmp_path)
 
     # Drop day: the draw re-run from the published seed matches, and the tally adds up.
     assert "the commitment shown since the drop was announced: matches" in printed
@@ -56,6 +61,30 @@ async def test_demo_runs_for_any_crowd_and_prints_no_raw_markup(
     assert webhooks is not None
     statuses = re.findall(r"\d+ [\w.]+ → (\d+)", webhooks.group(1))
     assert statuses and set(statuses) == {"200"}
+
+
+def check_poll(printed: str, fans: int, folder: Path) -> None:
+    """The pre-order poll ran before the drop day: goal announced, closed, tally and chart."""
+    assert printed.index("A pre-order poll before the drop") < printed.index("Drop day:")
+    assert "reached its goal" in printed
+    assert "is closed and its results are posted in #drops" in printed
+    pledges = pledges_for([object()] * fans)
+    expected = poll_tally(pledges)
+    for name, price in OPTIONS:
+        units, count = expected[name]
+        value = f"{units * price:,.2f} EUR"
+        line = rf"{name}\s+{count} fans? ·\s+{units} units? · {re.escape(value)}"
+        assert re.search(line, printed), line
+    assert f"(goal {goal_for(pledges)}, reached)" in printed
+    assert "✓ the tally matches what the fans pressed" in printed
+    found = re.search(r"poll chart: (\S+\.png)", printed)
+    assert found is not None, "no chart path printed"
+    chart = Path(found.group(1))
+    assert chart.parent == folder and chart.is_file()
+    data = chart.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert struct.unpack(">II", data[16:24]) == (800, 450)  # the IHDR chunk: the chart's size
+    assert (folder / chart.name.replace(".png", ".csv")).is_file()
 
 
 def expected_tally(plan: Plan, stock: int) -> dict[str, int]:
@@ -96,3 +125,15 @@ def test_the_plan_covers_every_path_it_can(crowd: int) -> None:
         assert plan.refunded is not None
     if crowd >= 2:  # a hold ends unpaid and its unit passes to a reserve
         assert plan.unpaid and plan.promoted
+
+
+def test_the_poll_never_closes_at_a_time_daylight_saving_skips_or_repeats() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.demo_poll import closing_time
+
+    berlin = ZoneInfo("Europe/Berlin")
+    assert closing_time(datetime(2031, 3, 30, 1, 40, tzinfo=berlin)).hour == 3  # 02:40 skipped
+    assert closing_time(datetime(2031, 10, 26, 1, 40, tzinfo=berlin)).hour == 3  # 02:40 twice
+    assert closing_time(datetime(2031, 6, 1, 12, 0, tzinfo=berlin)).hour == 13
