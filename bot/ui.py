@@ -138,3 +138,20 @@ class ManagerCog(commands.GroupCog):
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         # Discord's default permissions only hide the command; check on every call.
         return await require_manager(interaction)
+
+
+async def channel_or_default(
+    interaction: discord.Interaction[Any], channel: discord.TextChannel | None, question: str
+) -> discord.TextChannel | discord.PartialMessageable:
+    """The channel a manager picked, or the server's announce channel; ``question`` (one
+    sentence, "Where should I …?") when there is neither."""
+    if channel is not None:
+        return channel
+    settings = await services_of(interaction).guild_settings.get(guild_id_of(interaction))
+    if settings.announce_channel_id is None:
+        raise errors.UserError(
+            f"{question} Pick a channel, or set a default with /dropbell setup announce_channel."
+        )
+    return interaction.client.get_partial_messageable(
+        settings.announce_channel_id, guild_id=interaction.guild_id
+    )

@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import UserError
-from bot.ui import ManagerCog, guild_id_of, services_of
+from bot.ui import ManagerCog, channel_or_default, guild_id_of, services_of
 from cogs._options import timezone_autocomplete
 from cogs.drops import server_event
 from cogs.drops.announcement import post_announcement, render_embed
@@ -123,7 +123,7 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
         # Defer before any database work: the 3-second clock started at Discord, and a write
         # may queue behind a burst of joins.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        target = await self._announce_channel(interaction, channel)
+        target = await channel_or_default(interaction, channel, "Where should I announce it?")
         if product is not None:
             await services_of(interaction).drop_day.products.check(product)
         picture = await read_image(image) if image is not None else None
@@ -164,21 +164,6 @@ class DropCommands(ManagerCog, group_name="drop", group_description="Manage drop
             f"{localtime.discord_timestamp(drop.starts_at, 'F')}, {drop.stock:,} in stock."
             f"{event_note}",
             ephemeral=True,
-        )
-
-    async def _announce_channel(
-        self, interaction: discord.Interaction[Dropbell], channel: discord.TextChannel | None
-    ) -> discord.TextChannel | discord.PartialMessageable:
-        if channel is not None:
-            return channel
-        settings = await services_of(interaction).guild_settings.get(guild_id_of(interaction))
-        if settings.announce_channel_id is None:
-            raise UserError(
-                "Where should I announce it? Pick a channel, or set a default with "
-                "/dropbell setup announce_channel."
-            )
-        return self.bot.get_partial_messageable(
-            settings.announce_channel_id, guild_id=interaction.guild_id
         )
 
     @app_commands.command(name="edit", description="Change a drop's time, stock, text or rules")

@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import UserError
-from bot.ui import ManagerCog, guild_id_of, services_of, view_of
+from bot.ui import ManagerCog, channel_or_default, guild_id_of, services_of, view_of
 from cogs._options import timezone_autocomplete
 from cogs._post_refresher import PostRefresher
 from cogs.polls.buttons import PollDropButton
@@ -71,7 +71,7 @@ class PollCommands(ManagerCog, group_name="poll", group_description="Pre-order p
     ) -> None:
         guild_id = guild_id_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        target = await self._target(interaction, channel)
+        target = await channel_or_default(interaction, channel, "Where should I post the poll?")
         polls = services_of(interaction).polls
         poll, choices = await polls.create(
             guild_id,
@@ -103,21 +103,6 @@ class PollCommands(ManagerCog, group_name="poll", group_description="Pre-order p
             f"The poll **{poll.question}** is up in <#{target.id}>: goal {poll.goal:,} units, "
             f"closes {discord_timestamp(poll.closes_at, 'F')}.",
             ephemeral=True,
-        )
-
-    async def _target(
-        self, interaction: discord.Interaction[Dropbell], channel: discord.TextChannel | None
-    ) -> discord.TextChannel | discord.PartialMessageable:
-        if channel is not None:
-            return channel
-        settings = await services_of(interaction).guild_settings.get(guild_id_of(interaction))
-        if settings.announce_channel_id is None:
-            raise UserError(
-                "Where should I post the poll? Pick a channel, or set a default with "
-                "/dropbell setup announce_channel."
-            )
-        return self.bot.get_partial_messageable(
-            settings.announce_channel_id, guild_id=interaction.guild_id
         )
 
     @app_commands.command(name="close", description="Close a poll now and post its results")
