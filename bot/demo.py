@@ -17,7 +17,8 @@ from typing import Any
 
 from bot.bot import Dropbell
 from bot.config import Settings
-from bot.demo_dropday import DropDay, shop_sections, stock_shop
+from bot.demo_dropday import DropDay
+from bot.demo_dropday_plan import shop_sections, stock_shop
 from bot.demo_output import CONCURRENCY, VIEWER_ZONE, Printer, bounded, place_of
 from bot.demo_poll import PrePoll
 from bot.endpoints import loopback_connector

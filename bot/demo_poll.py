@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.demo_dropday import until
+from bot.demo_dropday_plan import until
 from bot.demo_output import CONCURRENCY, VIEWER_ZONE, Printer, bounded, buttons_text
 from sandbox import InteractionResult, Message, Sandbox
 from sandbox.results import message_text

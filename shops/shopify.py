@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import json
 import re
-import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ import httpx
 
 from .base import EventKind, IssuedLink, Product, ShopEvent, ShopRefused, ShopUnavailable
 from .base import WebhookRejected as Rejected
+from .shopify_cost import CostBucket
 
 VARIANT_GID = "gid://shopify/ProductVariant/"
 CLAIM_ATTRIBUTE = "dropbell_claim"
@@ -55,41 +55,6 @@ FIND_CODE = (
 DELETE_CODE = """mutation DropbellDeleteCode($id: ID!) {
   discountCodeDelete(id: $id) { deletedCodeDiscountId userErrors { field code message } } }"""
 ZERO_DECIMAL_CURRENCIES = {"jpy", "krw", "vnd", "clp", "isk", "huf", "twd", "ugx"}
-
-
-class _CostBucket:
-    """Our picture of Shopify's leaky bucket, from the last ``throttleStatus`` it sent."""
-
-    maximum: float | None = None  # None until Shopify's first answer
-    available = restore_rate = updated_at = 0.0
-
-    def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-
-    def observe(self, status: Any) -> None:  # extensions.cost.throttleStatus
-        keys = ("maximumAvailable", "currentlyAvailable", "restoreRate")
-        try:
-            self.maximum, self.available, self.restore_rate = (float(status[k]) for k in keys)
-        except (TypeError, KeyError, ValueError):
-            return  # no (usable) cost data in this answer: keep the last picture
-        self.updated_at = time.monotonic()
-
-    def _projected(self) -> float:
-        assert self.maximum is not None
-        elapsed = time.monotonic() - self.updated_at
-        return min(self.maximum, self.available + elapsed * self.restore_rate)
-
-    async def reserve(self, cost: float | None) -> None:
-        """Wait until ``cost`` points are free and count them spent (queued: concurrent calls
-        must not all spend the same points) until Shopify's next answer says otherwise."""
-        if cost is None or self.maximum is None:
-            return  # nothing known yet: the first answer tells us
-        async with self._lock:
-            cost = min(cost, self.maximum)
-            if self.restore_rate > 0 and self._projected() < cost:
-                await asyncio.sleep((cost - self._projected()) / self.restore_rate)
-            self.available = self._projected() - cost
-            self.updated_at = time.monotonic()
 
 
 class ShopifyShop:
@@ -123,7 +88,7 @@ class ShopifyShop:
         self._backoff = backoff_seconds
         self._link_slots = asyncio.Semaphore(link_concurrency)
         self._learning = asyncio.Lock()  # concurrent creates look a new variant up once
-        self._bucket = _CostBucket()
+        self._bucket = CostBucket()
         self._requested_cost: dict[str, float] = {}  # per operation, from Shopify's last answer
         self._variant_of_item: dict[str, str] = {}  # inventory item id -> variant id
         self.throttled_answers = 0  # THROTTLED answers waited out (for tests and metrics)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.demo import run_demo
-from bot.demo_dropday import Plan, plan_for, rerun_draw, units_for
+from bot.demo_dropday_plan import Plan, plan_for, rerun_draw, units_for
 from bot.demo_poll import OPTIONS, goal_for, pledges_for
 from bot.demo_poll import expected_tally as poll_tally
 
