@@ -47,7 +47,6 @@ class Drop(Record):
     drawn_at: datetime | None = None
     claim_window: int = 0
     claim_round: int = 0
-    opening_message_id: int | None = None
 
     def __post_init__(self) -> None:
         # Rows hold plain strings; give the services the enums.

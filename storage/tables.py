@@ -105,8 +105,6 @@ drops = Table(
     Column("drawn_at", UTCDateTime(), nullable=True),
     Column("claim_window", Integer, nullable=False, server_default="0"),
     Column("claim_round", Integer, nullable=False, server_default="0"),
-    # The opening post carrying Get my link, kept fresh with the real remaining stock.
-    Column("opening_message_id", BigInteger, nullable=True),
     Column("created_by", BigInteger, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),

@@ -23,7 +23,6 @@ def upgrade() -> None:
             sa.Column("claim_window", sa.Integer(), server_default="0", nullable=False)
         )
         batch.add_column(sa.Column("claim_round", sa.Integer(), server_default="0", nullable=False))
-        batch.add_column(sa.Column("opening_message_id", sa.BigInteger(), nullable=True))
     with op.batch_alter_table("waitlist_entries") as batch:
         batch.add_column(sa.Column("draw_rank", sa.Integer(), nullable=True))
     op.create_table(
@@ -82,7 +81,6 @@ def downgrade() -> None:
         batch.drop_column("draw_rank")
     with op.batch_alter_table("drops") as batch:
         for column in (
-            "opening_message_id",
             "claim_round",
             "claim_window",
             "drawn_at",
