@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -31,9 +30,6 @@ from shops.pacing import TokenBucket
 T = TypeVar("T")
 
 WEBHOOK_TOLERANCE = 300  # seconds: Stripe's own 5 minutes against replays
-# Stripe's maximum; a few minutes short of it because Stripe checks the bound against its own
-# clock, and ours may run ahead.
-LINK_LIFETIME = dt.timedelta(hours=24) - dt.timedelta(minutes=5)
 MAX_PRODUCTS = 25  # what a Discord autocomplete shows
 MAX_RETRY_AFTER = 30.0  # seconds: a longer Retry-After means the shop is not coming back soon
 
@@ -108,7 +104,6 @@ class StripeShop:
         return self._product(price.to_dict())
 
     async def issue_link(self, product_id: str, claim_ref: str) -> IssuedLink:
-        expires_at = int(time.time() + LINK_LIFETIME.total_seconds())
         metadata = {"claim_ref": claim_ref}
         session = await self._call(
             "POST /v1/checkout/sessions",
@@ -123,7 +118,9 @@ class StripeShop:
                     "payment_intent_data": {"metadata": metadata},
                     "success_url": self._success_url,
                     "cancel_url": self._cancel_url,
-                    "expires_at": expires_at,
+                    # No expires_at: Stripe's default is its 24-hour maximum, and a time in the
+                    # parameters would make a retry a second later "different parameters" under
+                    # the same idempotency key, which Stripe refuses.
                 },
                 # The same claim gets the same session, however often it is retried.
                 {"idempotency_key": f"dropbell-link-{claim_ref}"},
