@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import storage.collector_tables  # noqa: F401  (its tables join the metadata)
 from storage.tables import metadata
 
 connection = context.config.attributes.get("connection")

@@ -16,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 
+import storage.collector_tables  # noqa: F401  (its tables join the metadata)
 from sandbox import Sandbox
 from storage.engine import Database
 from storage.migrate import current_revision, head_revision, upgrade
