@@ -14,6 +14,7 @@ from bot.bot import Dropbell
 from sandbox import Member, Role, Sandbox
 from sandbox.shop.server import SandboxShop
 from sandbox.world import BOT_DEFAULT, MANAGE_ROLES
+from storage.states import Allocation
 from tests.e2e.drop_day_support import (
     PRICE,
     drop_opening_in,
@@ -243,5 +244,53 @@ async def test_tier_set_refusals_change_nothing(
         out_of_reach = await tier_set(sandbox, community, "Staff", above, 5)
         assert "move my own role above" in out_of_reach
         assert len(await bot.services.collectors.tiers(gid)) == 2
+    finally:
+        await runner.stop()
+
+
+async def test_collectors_first_lets_tier_holders_in_at_opening(
+    sandbox: Sandbox, community: Community, shop: SandboxShop, database_path: Path
+) -> None:
+    gid = community.guild.id
+    sandbox.set_bot_permissions(gid, BOT_DEFAULT | MANAGE_ROLES)
+    gold = sandbox.create_role(gid, "Gold")
+    collector, newcomer = community.fans[:2]
+    collector.roles.append(gold.id)  # earned earlier
+    runner, bot = await start_drop_day_bot(sandbox, shop, database_path, community)
+    try:
+        await tier_set(sandbox, community, "Gold", gold, 3)
+        drop_id = await drop_opening_in(
+            bot, community, 2, stock=5, allocation=Allocation.COLLECTORS_FIRST,
+            early_access_minutes=30,
+        )  # fmt: skip
+        post = await opening_post(sandbox, community, drop_id)
+        let_in = await sandbox.click(collector, post, f"dropbell:claim:{drop_id}")
+        assert link_url(let_in.components) is not None, let_in.content
+        refused = await sandbox.click(newcomer, post, f"dropbell:claim:{drop_id}")
+        assert link_url(refused.components) is None and "waitlist" in refused.content
+    finally:
+        await runner.stop()
+
+
+async def test_role_changes_pending_at_a_stop_are_made_after_the_restart(
+    sandbox: Sandbox, community: Community, shop: SandboxShop, database_path: Path
+) -> None:
+    gid = community.guild.id
+    sandbox.set_bot_permissions(gid, BOT_DEFAULT | MANAGE_ROLES)
+    bronze = sandbox.create_role(gid, "Bronze")
+    fan = community.fans[0]
+    runner, bot = await start_drop_day_bot(sandbox, shop, database_path, community)
+    try:
+        await tier_set(sandbox, community, "Bronze", bronze, 1)
+        (links,) = await claim_links(sandbox, shop, bot, community, [fan], 1)
+        await bot.services.collectors.queue.stop()  # as if the bot stopped right after
+        await shop.stripe.complete(links[fan.id])
+        assert not await _queue_empty(bot)
+        assert bronze.id not in fan.roles
+    finally:
+        await runner.stop()
+    runner, bot = await start_drop_day_bot(sandbox, shop, database_path, community)
+    try:
+        await wait_for(lambda: bronze.id in fan.roles, what="the role after the restart")
     finally:
         await runner.stop()
