@@ -59,6 +59,10 @@ class CollectorService:
         roles = self._tier_roles.get(request.guild_id, NOTHING)
         return bool(roles) and not roles.isdisjoint(request.facts.role_ids)
 
+    def tier_roles(self, guild_id: int) -> frozenset[int]:
+        """The enabled tier roles the collectors-first check sees for this server."""
+        return self._tier_roles.get(guild_id, NOTHING)
+
     async def _refresh(self, guild_id: int) -> None:
         tiers = await self.store.tiers(guild_id)
         self._tier_roles[guild_id] = frozenset(t.role_id for t in tiers if t.enabled)

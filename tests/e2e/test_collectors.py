@@ -176,7 +176,7 @@ async def test_a_deleted_role_disables_its_tier_with_one_notice(
         )
         fan = community.fans[0]
         # Collectors-first no longer counts the tier (the per-process cache followed).
-        assert not bot.services.collectors._tier_roles.get(gid)
+        assert not bot.services.collectors.tier_roles(gid)
         removed = await sandbox.slash(
             community.manager, "collector tier-remove", {"name": "bronze"}
         )
@@ -292,5 +292,29 @@ async def test_role_changes_pending_at_a_stop_are_made_after_the_restart(
     runner, bot = await start_drop_day_bot(sandbox, shop, database_path, community)
     try:
         await wait_for(lambda: bronze.id in fan.roles, what="the role after the restart")
+    finally:
+        await runner.stop()
+
+
+async def test_a_role_deleted_while_nobody_listened_is_found_by_the_queue(
+    sandbox: Sandbox, community: Community, shop: SandboxShop, database_path: Path
+) -> None:
+    gid = community.guild.id
+    sandbox.set_bot_permissions(gid, BOT_DEFAULT | MANAGE_ROLES)
+    bronze = sandbox.create_role(gid, "Bronze")
+    fan = community.fans[0]
+    runner, bot = await start_drop_day_bot(sandbox, shop, database_path, community)
+    try:
+        await announce_here(sandbox, community)
+        await tier_set(sandbox, community, "Bronze", bronze, 1)
+        (links,) = await claim_links(sandbox, shop, bot, community, [fan], 1)
+        # Deleted while the bot was away: no GUILD_ROLE_DELETE reaches it, Discord answers 10011.
+        del sandbox.world.roles[bronze.id]
+        community.guild.role_ids.remove(bronze.id)
+        await shop.stripe.complete(links[fan.id])
+        await wait_for(lambda: notices(sandbox, community, "was deleted") == 1, what="notice")
+        (tier,) = await bot.services.collectors.tiers(gid)
+        assert tier.disabled_reason is not None and not bot.services.collectors.tier_roles(gid)
+        assert "Drops bought: 1" in (await sandbox.slash(fan, "collector profile")).content
     finally:
         await runner.stop()
