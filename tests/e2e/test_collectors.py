@@ -96,6 +96,9 @@ async def test_purchases_grant_tier_roles_and_a_refund_takes_one_back(
             lambda: gold.id in fan.roles and bronze.id not in fan.roles,
             what="Gold instead of Bronze after two purchases",
         )
+        at_gold = (await sandbox.slash(fan, "collector profile")).content
+        assert "Current streak: 2 drops in a row" in at_gold and "Tier: **Gold**" in at_gold
+        assert "The highest tier of this server." in at_gold and "First purchase: <t:" in at_gold
         await shop.stripe.refund(second[fan.id])
         await wait_for(
             lambda: bronze.id in fan.roles and gold.id not in fan.roles,
@@ -292,6 +295,12 @@ async def test_role_changes_pending_at_a_stop_are_made_after_the_restart(
     runner, bot = await start_drop_day_bot(sandbox, shop, database_path, community)
     try:
         await wait_for(lambda: bronze.id in fan.roles, what="the role after the restart")
+        # A tier given another role: fans already there swap roles.
+        renewed = sandbox.create_role(gid, "Bronze (2026)")
+        await tier_set(sandbox, community, "Bronze", renewed, 1)
+        await wait_for(
+            lambda: renewed.id in fan.roles and bronze.id not in fan.roles, what="the new role"
+        )
     finally:
         await runner.stop()
 
