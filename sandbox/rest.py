@@ -25,6 +25,7 @@ from .http_util import (
     read_body,
 )
 from .limits import Limits, RuleBook, SlidingCounter
+from .roles import MemberRoles
 from .world import (
     ATTACH_FILES,
     FLAG_EPHEMERAL,
@@ -57,6 +58,7 @@ class Rest:
         self.rules = rules
         self.limits = limits
         self.events = ScheduledEvents(world, rules, dispatch)
+        self.member_roles = MemberRoles(world, dispatch)
         # New DM channels opened recently (re-opening an existing one is not counted).
         self._dm_opens = SlidingCounter()
         # Per message: when its edits happened once it was older than the old-message age.
@@ -90,6 +92,7 @@ class Rest:
             ("GET", "/guilds/{guild_id}/channels", self.guild_channels),
             ("GET", "/guilds/{guild_id}/roles", self.guild_roles),
             ("GET", "/guilds/{guild_id}/members/{user_id}", self.get_member),
+            *self.member_roles.routes(),
             *self.events.routes(),
         ]
 

@@ -19,6 +19,7 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 # Permission bits used by the sandbox itself (values as in discord.Permissions).
 ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
+MANAGE_ROLES = 1 << 28
 ADD_REACTIONS = 1 << 6
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
@@ -305,20 +306,35 @@ class World:
         return chan
 
     def add_role(
-        self, guild_id: int, name: str, permissions: int = 0, *, mentionable: bool = False
-    ) -> Role:
+        self,
+        guild_id: int,
+        name: str,
+        permissions: int = 0,
+        *,
+        mentionable: bool = False,
+        position: int | None = None,
+    ) -> tuple[Role, list[Role]]:
+        """A new role and the roles it pushed up. Like Discord, a new role sits just above
+        @everyone (position 1) unless a position is given; roles at or above it move up one."""
         guild = self.guild(guild_id)
+        where = 1 if position is None else max(1, position)
+        moved = []
+        for role_id in guild.role_ids:
+            other = self.roles[role_id]
+            if other.id != guild.everyone_role_id and other.position >= where:
+                other.position += 1
+                moved.append(other)
         role = Role(
             id=self.ids.now(),
             guild_id=guild_id,
             name=name,
             permissions=permissions,
-            position=len(guild.role_ids),
+            position=min(where, len(guild.role_ids)),
             mentionable=mentionable,
         )
         self.roles[role.id] = role
         guild.role_ids.append(role.id)
-        return role
+        return role, moved
 
     def add_member(
         self,

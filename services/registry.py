@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+from services.collectors.service import CollectorService
 from services.dropday.service import DropDay
 from services.drops.service import DropService
 from services.events import DropEvents
@@ -24,6 +25,7 @@ class Services:
     schedule: ScheduleService
     drop_day: DropDay
     polls: PollService
+    collectors: CollectorService
 
     @classmethod
     def build(
@@ -38,7 +40,10 @@ class Services:
         guild_settings = GuildSettingsService(database)
         drops = DropService(database, events)
         schedule_service = ScheduleService(database, schedule, guild_settings, drops)
-        drop_day = DropDay(database, events, shops or {}, hold)
+        collectors = CollectorService(database)
+        drop_day = DropDay(database, events, shops or {}, hold, collectors.is_collector)
+        # A purchase or refund wakes the role queue (its rows are already committed).
+        drop_day.orders.listeners.append(collectors)
         # An opening post waits (briefly) for the drop's purchase links.
         schedule_service.before_opening = drop_day.prepare_opening
         return cls(
@@ -48,6 +53,7 @@ class Services:
             schedule=schedule_service,
             drop_day=drop_day,
             polls=PollService(database, schedule_service, drops, currency),
+            collectors=collectors,
         )
 
     async def idle(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, select
 
+from storage.collectors import recount_after_order
 from storage.drops import Drop
 from storage.engine import Database
 from storage.states import ClaimState
@@ -29,6 +30,10 @@ class Outcome(StrEnum):
     UNMATCHED = "unmatched"  # no claim of ours carries this link
     IGNORED = "ignored"
     REPEAT = "repeat"  # this delivery was applied before
+
+
+# Outcomes that change a fan's count of purchases.
+COUNTED_OUTCOMES = (Outcome.PAID, Outcome.LATE_PAID, Outcome.REFUNDED)
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,8 @@ def _apply(connection: Connection, facts: OrderFacts, now: datetime) -> Applied:
     if _seen(connection, facts):
         return Applied(Outcome.REPEAT)
     outcome, applied = _effect(connection, facts, now)
+    if applied.claim_id is not None and outcome in COUNTED_OUTCOMES:
+        recount_after_order(connection, applied.claim_id, now)  # collectors' counts and roles
     _remember(connection, facts, outcome, now)
     return applied
 
