@@ -11,6 +11,7 @@ from services.drops.service import DropService
 from services.events import DropEvents
 from services.guild_settings import GuildSettingsService
 from services.polls.service import PollService
+from services.privacy import PrivacyService
 from services.schedule.service import ScheduleConfig, ScheduleService
 from shops.base import Shop
 from storage.engine import Database
@@ -24,6 +25,7 @@ class Services:
     schedule: ScheduleService
     drop_day: DropDay
     polls: PollService
+    privacy: PrivacyService
 
     @classmethod
     def build(
@@ -41,13 +43,15 @@ class Services:
         drop_day = DropDay(database, events, shops or {}, hold)
         # An opening post waits (briefly) for the drop's purchase links.
         schedule_service.before_opening = drop_day.prepare_opening
+        polls = PollService(database, schedule_service, drops, currency)
         return cls(
             events=events,
             guild_settings=guild_settings,
             drops=drops,
             schedule=schedule_service,
             drop_day=drop_day,
-            polls=PollService(database, schedule_service, drops, currency),
+            polls=polls,
+            privacy=PrivacyService(database, events, polls),
         )
 
     async def idle(self) -> None:
