@@ -50,6 +50,8 @@ FAN_TABLES: tuple[Table, ...] = (
     role_changes,
     purchase_followups,
 )
+# The fan tables whose rows feed counters, removed by their own rules in forget_fan.
+_WITH_RULES = {waitlist_entries.name, claims.name, poll_commitments.name, purchase_followups.name}
 # Rows about a fan shared by every server the bot runs in (``user_id`` only): how to DM them.
 GLOBAL_FAN_TABLES: tuple[Table, ...] = (dm_channels, dm_unreachable)
 # Rows a manager created (``created_by``), with the column that names each.
@@ -195,8 +197,11 @@ def forget_fan(
     _remove_claims(connection, guild_id, user_id, per_drop, removed)
     _add_forgotten_counts(connection, per_drop)
     open_polls = _withdraw_commitments(connection, guild_id, user_id, now, removed)
-    for table in (reminder_optins, reminder_deliveries, collector_profiles, role_changes):
-        # Every earlier role change of the fan goes too; the removals below replace them.
+    # The rest have no counter to keep: reminder opt-ins and deliveries, the profile, and every
+    # earlier role change (the removals queued below replace them).
+    for table in FAN_TABLES:
+        if table.name in _WITH_RULES:
+            continue
         removed[table.name] += connection.execute(
             table.delete().where(_of_fan(table, guild_id, user_id))
         ).rowcount
