@@ -55,9 +55,10 @@ class Privacy(commands.GroupCog, group_name="privacy", group_description="Your d
         guild_id = guild_id_of(interaction)
         data = await services_of(interaction).privacy.export(guild_id, interaction.user.id)
         if len(data) > interaction.filesize_limit:
+            # Discord refuses the whole answer (413); say so rather than fail.
             raise errors.UserError(
-                f"Your data is larger than the {interaction.filesize_limit // 1_048_576} MiB "
-                "Discord lets me attach; ask this server's managers to pass it to you."
+                "Your data is larger than Discord lets me attach in this server; ask the "
+                "bot's operator for it."
             )
         await interaction.response.send_message(
             "Everything dropbell keeps about you in this server:",

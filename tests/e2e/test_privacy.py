@@ -371,3 +371,15 @@ async def test_forget_is_refused_while_a_purchase_link_is_held(
         assert claim is not None and claim.state == "held"
     finally:
         await runner.stop()
+
+
+async def test_an_export_over_the_upload_limit_is_one_sentence(
+    sandbox: Sandbox, community: Community, bot: Dropbell
+) -> None:
+    fan = community.fans[0]
+    small = await export_of(sandbox, fan)
+    assert all(not rows for rows in small["in_this_server"].values())
+    sandbox.world.attachment_size_limit = 200  # smaller than even an empty export
+    answer = await sandbox.slash(fan, "privacy export")
+    assert answer.ephemeral and answer.attachments == []
+    assert "larger than" in answer.content and answer.content.count(".") == 1, answer.content
