@@ -8,7 +8,7 @@ fails when a table with a ``user_id`` or ``created_by`` column is missing from t
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -105,7 +105,6 @@ class _Counts:
     claimed: int = 0
     paid: int = 0
     refunded: int = 0
-    values: dict[str, int] = field(default_factory=dict)
 
 
 def _plain(row: Any, table: Table) -> dict[str, Any]:
@@ -133,9 +132,10 @@ class PrivacyStore:
 def read_fan_data(connection: Connection, guild_id: int, user_id: int) -> FanData:
     rows: dict[str, list[dict[str, Any]]] = {}
     for table in FAN_TABLES:
-        order = [column for column in table.primary_key.columns]
         found = connection.execute(
-            select(table).where(_of_fan(table, guild_id, user_id)).order_by(*order)
+            select(table)
+            .where(_of_fan(table, guild_id, user_id))
+            .order_by(*table.primary_key.columns)
         ).all()
         rows[table.name] = [_plain(row, table) for row in found]
     shared = {
@@ -298,12 +298,7 @@ def _remove_claims(
 def _add_forgotten_counts(connection: Connection, per_drop: dict[int, _Counts]) -> None:
     c = forgotten_counts.c
     for drop_id, counts in sorted(per_drop.items()):
-        added = {
-            "joined": counts.joined,
-            "claimed": counts.claimed,
-            "paid": counts.paid,
-            "refunded": counts.refunded,
-        }
+        added = asdict(counts)
         # Inside the forget's write transaction (SQLite: BEGIN IMMEDIATE), so nobody inserts
         # the row between this UPDATE and the INSERT.
         updated = connection.execute(
