@@ -227,7 +227,7 @@ class Rest:
 
     async def send(self, request: web.Request) -> web.Response:
         chan = self._channel(request)
-        body, uploads = await read_body(request)
+        body, uploads = await read_body(request, self.world.attachment_size_limit)
         if chan.type == 1:
             recipient = self.world.users.get(chan.recipient_id or 0)
             if recipient is None or recipient.bot or not recipient.dms_open:
@@ -267,7 +267,7 @@ class Rest:
         msg = self._message(chan, request)
         if msg.author_id != self.world.bot.id:
             raise HTTPError(403, 50005, "Cannot edit a message authored by another user")
-        body, uploads = await read_body(request)
+        body, uploads = await read_body(request, self.world.attachment_size_limit)
         check_message_body(
             body, uploads, strict=self.rules.on("message_validation"), creating=False
         )

@@ -245,6 +245,11 @@ def guess_content_type(filename: str, given: str | None) -> str:
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
+# What one request may upload unless a test lowers it (Discord's depends on the server's boost
+# level and reaches bots as the interaction's ``attachment_size_limit``).
+ATTACHMENT_SIZE_LIMIT = 25 * 1024 * 1024
+
+
 class World:
     """All state of one sandbox. Mutated only from the event loop that runs the server."""
 
@@ -259,6 +264,7 @@ class World:
         self.channel_messages: dict[int, list[Message]] = {}
         self.dm_channels: dict[int, int] = {}  # user id -> DM channel id
         self.files: dict[int, StoredFile] = {}
+        self.attachment_size_limit = ATTACHMENT_SIZE_LIMIT
         self.global_commands: list[dict[str, Any]] = []
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
         self.scheduled_events: dict[int, dict[int, dict[str, Any]]] = {}

@@ -12,6 +12,7 @@ from services.drops.service import DropService
 from services.events import DropEvents
 from services.guild_settings import GuildSettingsService
 from services.polls.service import PollService
+from services.privacy import PrivacyService
 from services.schedule.service import ScheduleConfig, ScheduleService
 from shops.base import Shop
 from storage.engine import Database
@@ -26,6 +27,7 @@ class Services:
     drop_day: DropDay
     polls: PollService
     collectors: CollectorService
+    privacy: PrivacyService
 
     @classmethod
     def build(
@@ -46,14 +48,16 @@ class Services:
         drop_day.orders.listeners.append(collectors)
         # An opening post waits (briefly) for the drop's purchase links.
         schedule_service.before_opening = drop_day.prepare_opening
+        polls = PollService(database, schedule_service, drops, currency)
         return cls(
             events=events,
             guild_settings=guild_settings,
             drops=drops,
             schedule=schedule_service,
             drop_day=drop_day,
-            polls=PollService(database, schedule_service, drops, currency),
+            polls=polls,
             collectors=collectors,
+            privacy=PrivacyService(database, events, polls),
         )
 
     async def idle(self) -> None:
