@@ -14,6 +14,7 @@ rows about the fan: another server may still owe them a reminder.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -113,10 +114,18 @@ CANCELLED_TEXT = "Nothing was deleted."
 
 
 class PrivacyService:
-    def __init__(self, database: Database, events: DropEvents, polls: PollService) -> None:
+    def __init__(
+        self,
+        database: Database,
+        events: DropEvents,
+        polls: PollService,
+        roles_queued: Callable[[], None] = lambda: None,
+    ) -> None:
         self.store = PrivacyStore(database)
         self.events = events
         self.polls = polls
+        # Wakes the role queue: the removals queued in the forget's transaction go out now.
+        self.roles_queued = roles_queued
 
     async def export(self, guild_id: int, user_id: int) -> bytes:
         data = await self.store.fan_data(guild_id, user_id)
@@ -129,4 +138,6 @@ class PrivacyService:
         for drop_id in result.open_drops_left:
             self.events.waitlist_changed(drop_id)  # the announcement's count follows
         self.polls.commitments_removed(result.open_polls_left)
+        if result.roles_queued:
+            self.roles_queued()
         return result

@@ -57,7 +57,7 @@ class Services:
             drop_day=drop_day,
             polls=polls,
             collectors=collectors,
-            privacy=PrivacyService(database, events, polls),
+            privacy=PrivacyService(database, events, polls, collectors.queue.poke),
         )
 
     async def idle(self) -> None:

@@ -327,3 +327,28 @@ async def test_a_role_deleted_while_nobody_listened_is_found_by_the_queue(
         assert "Drops bought: 1" in (await sandbox.slash(fan, "collector profile")).content
     finally:
         await runner.stop()
+
+
+async def test_forget_takes_the_collector_role_away(
+    sandbox: Sandbox, community: Community, shop: SandboxShop, database_path: Path
+) -> None:
+    gid = community.guild.id
+    sandbox.set_bot_permissions(gid, BOT_DEFAULT | MANAGE_ROLES)
+    bronze = sandbox.create_role(gid, "Bronze")
+    fan = community.fans[0]
+    runner, bot = await start_drop_day_bot(sandbox, shop, database_path, community)
+    try:
+        await tier_set(sandbox, community, "Bronze", bronze, 1)
+        (links,) = await claim_links(sandbox, shop, bot, community, [fan], 1)
+        await shop.stripe.complete(links[fan.id])
+        await wait_for(lambda: bronze.id in fan.roles, what="Bronze after one purchase")
+        prompt = await sandbox.slash(fan, "privacy forget")
+        assert prompt.message is not None
+        done = await sandbox.click(fan, prompt.message, f"dropbell:forget:{fan.id}")
+        assert "collector roles are being removed" in done.content
+        # The forget's transaction queued the removal and woke the queue: no minute-long poll.
+        await wait_for(lambda: bronze.id not in fan.roles, timeout=5, what="Bronze removed")
+        profile = await sandbox.slash(fan, "collector profile")
+        assert "Drops bought: 0" in profile.content
+    finally:
+        await runner.stop()
