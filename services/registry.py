@@ -10,6 +10,7 @@ from services.dropday.service import DropDay
 from services.drops.service import DropService
 from services.events import DropEvents
 from services.guild_settings import GuildSettingsService
+from services.insights.service import InsightsService
 from services.polls.service import PollService
 from services.schedule.service import ScheduleConfig, ScheduleService
 from shops.base import Shop
@@ -24,6 +25,7 @@ class Services:
     schedule: ScheduleService
     drop_day: DropDay
     polls: PollService
+    insights: InsightsService
 
     @classmethod
     def build(
@@ -48,6 +50,7 @@ class Services:
             schedule=schedule_service,
             drop_day=drop_day,
             polls=PollService(database, schedule_service, drops, currency),
+            insights=InsightsService(database, drops),
         )
 
     async def idle(self) -> None:
