@@ -29,6 +29,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from storage.collector_tables import forgotten_counts
 from storage.engine import Database
 from storage.tables import (
@@ -171,19 +173,27 @@ def drop_row(guild_id: int, name: str, starts_at: datetime, status: str) -> dict
     }
 
 
+async def new_id(connection: AsyncConnection, statement: Any) -> int:
+    return int((await connection.execute(statement)).scalar_one())
+
+
 async def insert_history(database: Database, guild_id: int, fans: list[int]) -> dict[str, int]:
     """The history above in server ``guild_id``; ``fans[i - 1]`` is u<i>. Drop ids by name."""
     ids: dict[str, int] = {}
     async with database.write() as connection:
         for name, (starts_at, status) in DROPS.items():
-            result = await connection.execute(
-                drops.insert().values(drop_row(guild_id, name, starts_at, status))
+            ids[name] = await new_id(
+                connection,
+                drops.insert()
+                .values(drop_row(guild_id, name, starts_at, status))
+                .returning(drops.c.id),
             )
-            ids[name] = int(result.inserted_primary_key[0])
-        elsewhere = await connection.execute(
-            drops.insert().values(drop_row(guild_id + 1, "Elsewhere", at(2, 1, 18), "closed"))
+        ids["Elsewhere"] = await new_id(
+            connection,
+            drops.insert()
+            .values(drop_row(guild_id + 1, "Elsewhere", at(2, 1, 18), "closed"))
+            .returning(drops.c.id),
         )
-        ids["Elsewhere"] = int(elsewhere.inserted_primary_key[0])
         entries = [(name, fan) for name, line in ENTRIES.items() for fan in line]
         entries.append(("Elsewhere", 1))
         for seq, (name, fan) in enumerate(entries, start=1):
@@ -205,17 +215,17 @@ async def insert_history(database: Database, guild_id: int, fans: list[int]) -> 
         bought.append(("Elsewhere", 1, "paid", at(2, 1, 18, 5), None))
         for n, (name, fan, state, paid, refunded) in enumerate(bought):
             starts = DROPS.get(name, (at(2, 1, 18),))[0]
-            link = await connection.execute(
+            link_id = await new_id(connection,
                 claim_links.insert().values(
                     drop_id=ids[name], shop="sandbox", claim_ref=f"ref-{n}", link_ref=f"link-{n}",
                     url=f"https://shop.test/{n}", state="taken", created_at=starts,
-                )
+                ).returning(claim_links.c.id)
             )  # fmt: skip
             await connection.execute(
                 claims.insert().values(
                     drop_id=ids[name], guild_id=guild_id + 1 if name == "Elsewhere" else guild_id,
                     user_id=fans[fan - 1], display_name=f"u{fan}",
-                    link_id=link.inserted_primary_key[0], state=state, claimed_at=starts,
+                    link_id=link_id, state=state, claimed_at=starts,
                     hold_until=starts + timedelta(minutes=15), paid_at=paid, refunded_at=refunded,
                 )
             )  # fmt: skip
@@ -225,16 +235,17 @@ async def insert_history(database: Database, guild_id: int, fans: list[int]) -> 
     return ids
 
 
-async def _insert_polls(connection: Any, guild_id: int, fans: list[int], drop_id: int) -> None:
+async def _insert_polls(
+    connection: AsyncConnection, guild_id: int, fans: list[int], drop_id: int
+) -> None:
     for question, made_into in (("Which colour?", drop_id), ("Another idea?", None)):
-        result = await connection.execute(
+        poll_id = await new_id(connection,
             polls.insert().values(
                 guild_id=guild_id, question=question, goal=10, closes_at=at(3, 5, 12),
                 timezone="UTC", channel_id=1, status="closed", drop_id=made_into, created_by=1,
                 created_at=POLL_CREATED, closed_at=at(3, 5, 12),
-            )
+            ).returning(polls.c.id)
         )  # fmt: skip
-        poll_id = result.inserted_primary_key[0]
         chosen = POLL_OPTIONS if made_into else {0: ("Idea", {4: 5}), 1: ("Other", {})}
         for idx, (name, quantities) in chosen.items():
             await connection.execute(
