@@ -65,7 +65,7 @@ def _share(part: int, whole: int) -> str:
 
 def funnel_chart(report: InsightsReport) -> Drawn:
     m = report.measures
-    labels = ["Joined", "Pressed Get my link", "Paid"]
+    labels = ["Joined", "Pressed\nGet my link", "Paid"]
     counts = [m.joined, m.pressed, m.paid]
     figure = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI)
     axes = figure.add_subplot()
@@ -77,6 +77,7 @@ def funnel_chart(report: InsightsReport) -> Drawn:
     axes.set_title(shorten(f"{m.name}: joined → pressed → paid", 80))
     axes.set_xlabel("fans")
     axes.margins(x=0.2)
+    figure.tight_layout()
     drawn = _bars_of(bars, labels[::-1], horizontal=True)
     return Drawn(_png(figure), drawn)
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from services.insights.rules import InsightsReport, rate, repeat_rate, retention_rate
 from services.localtime import discord_timestamp
-from services.text import shorten
+from services.text import plural, shorten
 from storage.insights import MILESTONES, PreorderInterest
 
 FIELD_LIMIT = 1024
@@ -87,7 +87,8 @@ def preorder_text(preorder: PreorderInterest) -> str:
         f"{preorder.goal:,} units ({percent(rate(preorder.units, preorder.goal))} of the goal)"
     )
     options = [
-        f"{shorten(option.name, 55)}: {option.units:,} units from {option.fans:,} fans"
+        f"{shorten(option.name, 55)}: {plural(option.units, 'unit')} from "
+        f"{plural(option.fans, 'fan')}"
         for option in preorder.options
     ]
     milestones = "Goal reached over time — " + "; ".join(

@@ -11,6 +11,7 @@ import pytest
 from services.drops.service import DropService
 from services.errors import UserError
 from services.events import DropEvents
+from services.insights.chart import render_charts
 from services.insights.rules import repeat_rate, retention_rate
 from services.insights.service import InsightsService
 from storage.engine import Database
@@ -77,6 +78,19 @@ async def test_preorder_interest_over_time(service: InsightsService) -> None:
     assert preorder.tally_points == len(data.POLL_HISTORY)
     assert [m.name for m in report.history] == ["Alpha", "Beta", "Gamma"]
     assert report.next_drop is not None and report.next_drop.name == "Delta"
+
+
+async def test_the_charts_draw_the_measures(service: InsightsService) -> None:
+    charts = render_charts(await service.report(GUILD))
+    assert charts.funnel.bars == {"Paid": 5.0, "Pressed\nGet my link": 6.0, "Joined": 4.0}
+    assert charts.retention.bars == pytest.approx(
+        {"#1 Alpha": 4 / 5, "#2 Beta": 5 / 6, "#3 Gamma": 2 / 7}
+    )
+    assert charts.cohorts.bars == pytest.approx(
+        {"#1 Alpha": 1.0, "#2 Beta": 2 / 3, "#3 Gamma": 0.0}
+    )
+    for drawn in (charts.funnel, charts.retention, charts.cohorts):
+        assert drawn.png.startswith(b"\x89PNG\r\n\x1a\n")
 
 
 async def test_refusals_are_one_sentence(service: InsightsService, database: Database) -> None:
