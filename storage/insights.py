@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import (
     Float,
-    and_,
     case,
     func,
     null,
@@ -147,7 +146,7 @@ def _count_when(condition: ColumnElement[bool]) -> ColumnElement[int]:
 def _funnel(guild_id: int, sequence: Any) -> Any:
     joined = (
         select(waitlist_entries.c.drop_id, func.count().label("n"))
-        .where(waitlist_entries.c.guild_id == guild_id)
+        .where(waitlist_entries.c.drop_id.in_(select(sequence.c.id)))
         .group_by(waitlist_entries.c.drop_id)
         .subquery("joined")
     )
@@ -158,7 +157,7 @@ def _funnel(guild_id: int, sequence: Any) -> Any:
             _count_when(claims.c.state == PAID).label("paid"),
             _count_when(claims.c.state == REFUNDED).label("refunded"),
         )
-        .where(claims.c.guild_id == guild_id)
+        .where(claims.c.drop_id.in_(select(sequence.c.id)))
         .group_by(claims.c.drop_id)
         .subquery("pressed")
     )
@@ -204,33 +203,40 @@ def _funnel(guild_id: int, sequence: Any) -> Any:
 
 def _retention(guild_id: int, sequence: Any) -> Any:
     """Per drop: fans active in it (joined its list, committed in its poll, or bought in it),
-    and how many of them were active in the next drop."""
+    and how many of them were active in the next drop.
+
+    Each fan's active drops are numbered by position; a fan active in N is retained when their
+    next active drop is at position N + 1 (``lead`` over the fan's drops). One sort, where a
+    self-join of the active set would compare every pair of its rows.
+    """
+    in_sequence = select(sequence.c.id)
     active = union(
         select(waitlist_entries.c.drop_id, waitlist_entries.c.user_id).where(
-            waitlist_entries.c.guild_id == guild_id
+            waitlist_entries.c.drop_id.in_(in_sequence)
         ),
         select(polls.c.drop_id, poll_commitments.c.user_id)
         .join(polls, polls.c.id == poll_commitments.c.poll_id)
-        .where(polls.c.guild_id == guild_id, polls.c.drop_id.is_not(None)),
+        .where(polls.c.guild_id == guild_id, polls.c.drop_id.in_(in_sequence)),
         select(claims.c.drop_id, claims.c.user_id).where(
-            claims.c.guild_id == guild_id, claims.c.state == PAID
+            claims.c.drop_id.in_(in_sequence), claims.c.state == PAID
         ),
-    ).cte("active")
-    now, later = active.alias("now"), active.alias("later")
-    return (
+    ).subquery("active")
+    positioned = (
         select(
             sequence.c.id.label("drop_id"),
-            func.count().label("active"),
-            func.count(later.c.user_id).label("retained"),
+            sequence.c.position,
+            func.lead(sequence.c.position)
+            .over(partition_by=active.c.user_id, order_by=sequence.c.position)
+            .label("next_active"),
         )
-        .select_from(
-            sequence.join(now, now.c.drop_id == sequence.c.id).outerjoin(
-                later,
-                and_(later.c.drop_id == sequence.c.next_id, later.c.user_id == now.c.user_id),
-            )
-        )
-        .group_by(sequence.c.id)
+        .join(sequence, sequence.c.id == active.c.drop_id)
+        .subquery("positioned")
     )
+    return select(
+        positioned.c.drop_id,
+        func.count().label("active"),
+        _count_when(positioned.c.next_active == positioned.c.position + 1).label("retained"),
+    ).group_by(positioned.c.drop_id)
 
 
 def _cohorts(guild_id: int, sequence: Any) -> Any:
