@@ -1,6 +1,6 @@
 """The brand's measures (docs/measures.md), computed by the database: every figure below is an
-aggregate or a window function over a server's rows, so nothing but one row per drop (and a
-poll's few options) comes back to Python.
+aggregate or a window function over a server's rows, so nothing but one row per drop comes back
+to Python (pre-order interest: storage/preorder_interest.py).
 
 Portable SQL only (SQLite now, PostgreSQL next): medians by ``row_number``/``count`` windows,
 and the one thing the two spell differently, seconds between two timestamps, compiled per
@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import (
     Float,
+    Integer,
     case,
+    cast,
     func,
-    null,
     select,
     union,
 )
@@ -30,13 +31,12 @@ from storage.collector_tables import forgotten_counts
 from storage.drops import Drop
 from storage.engine import Database
 from storage.records import Record
-from storage.states import DropStatus, PollStatus
+from storage.states import DropStatus
 from storage.tables import (
     claims,
     drops,
     poll_commitments,
     poll_options,
-    poll_tally_history,
     polls,
     waitlist_entries,
 )
@@ -93,35 +93,6 @@ class DropMeasures(Record):
     cohort_median_seconds: float | None = None
 
 
-@dataclass(frozen=True)
-class OptionInterest(Record):
-    idx: int
-    name: str
-    units: int
-    fans: int
-
-
-@dataclass(frozen=True)
-class PreorderInterest:
-    poll_id: int
-    question: str
-    goal: int
-    status: PollStatus
-    created_at: datetime
-    closed_at: datetime | None
-    options: tuple[OptionInterest, ...]
-    # When the committed total first reached 25, 50, 75 and 100 % of the goal (None: not yet).
-    reached: tuple[datetime | None, ...]
-    tally_points: int
-
-    @property
-    def units(self) -> int:
-        return sum(option.units for option in self.options)
-
-
-MILESTONES = (1, 2, 3, 4)  # quarters of the goal
-
-
 def _drop_sequence(guild_id: int) -> Any:
     """The server's drops in order (cancelled left out), each with its position and the next."""
     order = (drops.c.starts_at, drops.c.id)
@@ -140,7 +111,8 @@ def _drop_sequence(guild_id: int) -> Any:
 
 
 def _count_when(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.sum(case((condition, 1), else_=0))
+    # An integer on every database (PostgreSQL's sum of integers is a bigint or numeric).
+    return cast(func.sum(case((condition, 1), else_=0)), Integer)
 
 
 def _funnel(guild_id: int, sequence: Any) -> Any:
@@ -348,72 +320,3 @@ class InsightsStore:
                 )
             )
         return measured
-
-    async def preorder(self, guild_id: int, drop_id: int) -> PreorderInterest | None:
-        """The poll the drop was made from, if any: its options' units and fans, and when the
-        committed total first reached each quarter of the goal (from the tally history)."""
-        async with self.database.read() as connection:
-            poll = (
-                await connection.execute(
-                    select(polls)
-                    .where(polls.c.guild_id == guild_id, polls.c.drop_id == drop_id)
-                    .order_by(polls.c.id.desc())
-                    .limit(1)
-                )
-            ).first()
-            if poll is None:
-                return None
-            options = (
-                await connection.execute(
-                    select(
-                        poll_options.c.idx,
-                        poll_options.c.name,
-                        poll_options.c.units,
-                        poll_options.c.fans,
-                    )
-                    .where(poll_options.c.poll_id == poll.id)
-                    .order_by(poll_options.c.idx)
-                )
-            ).all()
-            reached = (await connection.execute(_milestones(poll.id, poll.goal))).one()
-        return PreorderInterest(
-            poll_id=poll.id,
-            question=poll.question,
-            goal=poll.goal,
-            status=PollStatus(poll.status),
-            created_at=poll.created_at,
-            closed_at=poll.closed_at,
-            options=tuple(OptionInterest.from_row(row) for row in options),
-            reached=tuple(reached[i] for i in range(len(MILESTONES))),
-            tally_points=reached.points,
-        )
-
-
-def _milestones(poll_id: int, goal: int) -> Any:
-    """When the running total of all options first reached each quarter of ``goal``.
-
-    The history holds each option's total after every change; the total over all options at a
-    point is the running sum of each row's change from that option's previous row.
-    """
-    history = poll_tally_history
-    change = history.c.units - func.coalesce(
-        func.lag(history.c.units).over(partition_by=history.c.option_idx, order_by=history.c.id),
-        0,
-    )
-    changes = (
-        select(history.c.id, history.c.at, change.label("change"))
-        .where(history.c.poll_id == poll_id)
-        .subquery("changes")
-    )
-    totals = select(
-        changes.c.at,
-        func.sum(changes.c.change).over(order_by=changes.c.id).label("total"),
-    ).subquery("totals")
-    # 4 * total >= quarter * goal: no division, so no rounding either.
-    reached = [
-        func.min(case((4 * totals.c.total >= quarter * goal, totals.c.at), else_=null())).label(
-            f"q{quarter}"
-        )
-        for quarter in MILESTONES
-    ]
-    return select(*reached, func.count().label("points")).select_from(totals)

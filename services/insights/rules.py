@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from services.errors import UserError
 from storage.drops import Drop
-from storage.insights import DropMeasures, PreorderInterest
+from storage.insights import DropMeasures
+from storage.preorder_interest import PreorderInterest
 from storage.states import DropStatus
 
 # The charts of retention and cohorts show at most this many drops, ending at the one asked.

@@ -7,11 +7,13 @@ from services.errors import UserError
 from services.insights.rules import NO_OPENED_DROP, InsightsReport, build_report
 from storage.engine import Database
 from storage.insights import InsightsStore
+from storage.preorder_interest import PreorderStore
 
 
 class InsightsService:
     def __init__(self, database: Database, drops: DropService) -> None:
         self.store = InsightsStore(database)
+        self.preorders = PreorderStore(database)
         self.drops = drops
 
     async def report(self, guild_id: int, typed: str | None = None) -> InsightsReport:
@@ -23,5 +25,5 @@ class InsightsService:
         else:
             drop = await self.drops.resolve(guild_id, typed)
         everything = await self.store.measures(guild_id)
-        preorder = await self.store.preorder(guild_id, drop.id)
+        preorder = await self.preorders.preorder(guild_id, drop.id)
         return build_report(drop, everything, preorder)

@@ -7,7 +7,7 @@ from datetime import datetime
 from services.insights.rules import InsightsReport, rate, repeat_rate, retention_rate
 from services.localtime import discord_timestamp
 from services.text import plural, shorten
-from storage.insights import MILESTONES, PreorderInterest
+from storage.preorder_interest import MILESTONES, PreorderInterest
 
 FIELD_LIMIT = 1024
 
