@@ -12,7 +12,7 @@ from PIL import Image
 
 from sandbox import Sandbox
 from services.insights.export import INSIGHTS_HEADER
-from tests.harness import Community
+from tests.harness import Community, create_drop, drop_id_of
 from tests.support import insights_dataset as data
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -107,5 +107,16 @@ async def test_plain_member_is_refused_and_bad_input_is_one_sentence(
     cancelled = await sandbox.slash(community.manager, "insights", {"drop": str(ids["Cancelled"])})
     await cancelled.wait_final()
     assert "**Cancelled** was cancelled, so it has no insights" in cancelled.text
+    announcement = await create_drop(sandbox, community, name="Quiet Tee")
+    quiet = await sandbox.slash(
+        community.manager, "insights", {"drop": str(drop_id_of(announcement))}
+    )
+    await quiet.wait_final()
+    assert quiet.text == (
+        "**Quiet Tee** has no activity yet (nobody joined, committed or bought); ask again once "
+        "fans have."
+    )
+    assert len(quiet.followups) == 1
+    assert not quiet.followups[0].attachments and not quiet.followups[0].embeds
     refused_again = await sandbox.slash(fan, "insights", {"drop": str(ids["Gamma"])})
     assert "Only managers can do that" in refused_again.content
