@@ -11,6 +11,7 @@ from services.dropday.service import DropDay
 from services.drops.service import DropService
 from services.events import DropEvents
 from services.guild_settings import GuildSettingsService
+from services.insights.service import InsightsService
 from services.polls.service import PollService
 from services.privacy import PrivacyService
 from services.schedule.service import ScheduleConfig, ScheduleService
@@ -28,6 +29,7 @@ class Services:
     polls: PollService
     collectors: CollectorService
     privacy: PrivacyService
+    insights: InsightsService
 
     @classmethod
     def build(
@@ -58,6 +60,7 @@ class Services:
             polls=polls,
             collectors=collectors,
             privacy=PrivacyService(database, events, polls, collectors.queue.poke),
+            insights=InsightsService(database, drops),
         )
 
     async def idle(self) -> None:
