@@ -89,8 +89,11 @@ def realign(
     connection: Connection, guild_id: int, now: datetime, user_id: int | None = None
 ) -> int:
     """Bring fans' target tier in line with their counts and the enabled tiers; for each fan
-    whose target changed, queue a grant of the new tier's role and a removal of every other
-    enabled tier's role. The number of role changes queued."""
+    whose target changed, queue a grant of the new tier's role and a removal of the role of the
+    tier they had (the only tier role dropbell gave them: a tier removed or given another role
+    takes its own role back, see ``_release_tier``). Discord lets a server's role edits go at
+    about one a second (10 per 10 s), so no call is queued that changes nothing. The number of
+    role changes queued."""
     target = _target_tier()
     where = [
         collector_profiles.c.guild_id == guild_id,
@@ -99,7 +102,11 @@ def realign(
     if user_id is not None:
         where.append(collector_profiles.c.user_id == user_id)
     changed = connection.execute(
-        select(collector_profiles.c.user_id, target.label("target")).where(*where)
+        select(
+            collector_profiles.c.user_id,
+            collector_profiles.c.tier_id.label("had"),
+            target.label("target"),
+        ).where(*where)
     ).all()
     if not changed:
         return 0
@@ -115,9 +122,10 @@ def realign(
     )
     queued = []
     for row in changed:
-        for tier_id, role_id in roles.items():
-            action = "grant" if tier_id == row.target else "remove"
-            queued.append({"user_id": row.user_id, "role_id": role_id, "action": action})
+        if row.target in roles:
+            queued.append({"user_id": row.user_id, "role_id": roles[row.target], "action": "grant"})
+        if row.had in roles and roles[row.had] != roles.get(row.target):
+            queued.append({"user_id": row.user_id, "role_id": roles[row.had], "action": "remove"})
     if queued:
         connection.execute(
             role_changes.insert().values(
