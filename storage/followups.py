@@ -56,12 +56,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _next_scheduled(guild_id: int, now: datetime) -> Any:
-    """The server's next drop still to open: scheduled, in the future, the earliest."""
+def _next_scheduled(guild_id: int, bought: int, now: datetime) -> Any:
+    """The server's next drop still to open (not the one bought): scheduled, in the future,
+    the earliest."""
     return (
         select(drops.c.id, drops.c.name)
         .where(
             drops.c.guild_id == guild_id,
+            drops.c.id != bought,
             drops.c.status == DropStatus.SCHEDULED,
             drops.c.starts_at > now,
         )
@@ -100,7 +102,7 @@ def owe_followup(connection: Connection, paid: PaidClaim, now: datetime) -> bool
     if owed is not None:
         return False
     guild_id = opted_in.guild_id
-    upcoming = connection.execute(_next_scheduled(guild_id, now)).first()
+    upcoming = connection.execute(_next_scheduled(guild_id, drop_id, now)).first()
     connection.execute(
         purchase_followups.insert().values(
             claim_id=claim_id,
@@ -151,6 +153,7 @@ class FollowupStore:
                     select(
                         purchase_followups,
                         drops.c.name.label("drop_name"),
+                        claims.c.drop_id,
                         reminder_optins.c.created_at.label("opted_in_at"),
                         dm_unreachable.c.recorded_at.label("unreachable_at"),
                     )
@@ -182,13 +185,15 @@ class FollowupStore:
             )
             if state != SENDING:
                 return None
-            next_drop = await self._next_drop(connection, row.guild_id, row.next_drop_id)
+            next_drop = await self._next_drop(
+                connection, row.guild_id, row.drop_id, row.next_drop_id
+            )
             return Followup(
                 claim_id, row.guild_id, row.user_id, row.drop_name, next_drop, row.attempts + 1
             )
 
     async def _next_drop(
-        self, connection: AsyncConnection, guild_id: int, chosen: int | None
+        self, connection: AsyncConnection, guild_id: int, bought: int, chosen: int | None
     ) -> NextDrop | None:
         """The drop chosen at the purchase, if it still takes joins; else whatever is next now
         (the chosen one may have been cancelled or opened while the DM waited)."""
@@ -205,7 +210,7 @@ class FollowupStore:
             ).first()
             if row is not None:
                 return NextDrop(row.id, row.name)
-        row = (await connection.execute(_next_scheduled(guild_id, now))).first()
+        row = (await connection.execute(_next_scheduled(guild_id, bought, now))).first()
         return NextDrop(row.id, row.name) if row is not None else None
 
     async def _move(
