@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.collector_tables import purchase_followups
 from storage.engine import Database
-from storage.states import DeliveryState, DropStatus
+from storage.states import ClaimState, DeliveryState, DropStatus
 from storage.tables import claims, dm_unreachable, drops, reminder_optins
 
 PENDING, SENDING = DeliveryState.PENDING, DeliveryState.SENDING
@@ -146,7 +146,7 @@ class FollowupStore:
     async def claim(self, claim_id: int) -> Followup | None:
         """pending -> sending, with the DM's facts; None if it is not pending. A fan recorded
         unreachable since opting in is not tried (unreachable), nor one who turned the drop's
-        reminders off meanwhile (skipped)."""
+        reminders off or was refunded meanwhile (skipped)."""
         async with self.database.write() as connection:
             row = (
                 await connection.execute(
@@ -154,6 +154,7 @@ class FollowupStore:
                         purchase_followups,
                         drops.c.name.label("drop_name"),
                         claims.c.drop_id,
+                        claims.c.state.label("claim_state"),
                         reminder_optins.c.created_at.label("opted_in_at"),
                         dm_unreachable.c.recorded_at.label("unreachable_at"),
                     )
@@ -176,8 +177,8 @@ class FollowupStore:
             if row is None:
                 return None
             state = SENDING
-            if row.opted_in_at is None:
-                state = SKIPPED
+            if row.opted_in_at is None or row.claim_state != ClaimState.PAID:
+                state = SKIPPED  # reminders turned off, or refunded before the DM went out
             elif row.unreachable_at is not None and row.unreachable_at >= row.opted_in_at:
                 state = UNREACHABLE
             await self._move(

@@ -15,7 +15,7 @@ from services.drops.service import DropService
 from services.events import DropEvents
 from storage.collector_tables import purchase_followups
 from storage.engine import Database
-from storage.followups import owe_followup
+from storage.followups import FollowupStore, NextDrop, owe_followup
 from storage.migrate import upgrade
 from storage.orders import Applied, Outcome
 from storage.tables import claim_links, claims, reminder_optins
@@ -69,6 +69,10 @@ async def _claim(database: Database, drop_id: int, user_id: int) -> int:
         return int(claim.scalar_one())
 
 
+async def _owe(database: Database, paid: Applied) -> bool:
+    return await database.run_write(lambda connection: owe_followup(connection, paid, NOW))
+
+
 async def test_an_opted_in_purchase_owes_one_dm_offering_the_next_scheduled_drop(
     database: Database,
 ) -> None:
@@ -88,13 +92,12 @@ async def test_an_opted_in_purchase_owes_one_dm_offering_the_next_scheduled_drop
     opted_claim = await _claim(database, bought, OPTED)
     other_claim = await _claim(database, bought, NOT_OPTED)
 
-    async def owe(claim_id: int, user_id: int) -> bool:
-        paid = Applied(Outcome.PAID, claim_id, bought, user_id)
-        return await database.run_write(lambda connection: owe_followup(connection, paid, NOW))
+    def paid(claim_id: int, user_id: int) -> Applied:
+        return Applied(Outcome.PAID, claim_id, bought, user_id)
 
-    assert await owe(opted_claim, OPTED) is True
-    assert await owe(opted_claim, OPTED) is False  # once per purchase
-    assert await owe(other_claim, NOT_OPTED) is False  # not opted in: nothing owed
+    assert await _owe(database, paid(opted_claim, OPTED)) is True
+    assert await _owe(database, paid(opted_claim, OPTED)) is False  # once per purchase
+    assert await _owe(database, paid(other_claim, NOT_OPTED)) is False  # not opted in
     async with database.read() as connection:
         rows = (
             await connection.execute(
@@ -110,3 +113,35 @@ async def test_an_opted_in_purchase_owes_one_dm_offering_the_next_scheduled_drop
     # cancelled one, not another server's.
     assert [tuple(row) for row in rows] == [(opted_claim, OPTED, "pending", sooner)]
     assert later != sooner
+
+
+async def test_a_dm_is_claimed_once_and_not_after_a_refund(database: Database) -> None:
+    service = DropService(database, DropEvents())
+    bought = await _drop(service, GUILD, "Night Moth Tee", 1)
+    following = await _drop(service, GUILD, "Luna Cap", 4)
+    store = FollowupStore(database)
+    claim_ids = []
+    async with database.write() as connection:
+        for user_id in (OPTED, NOT_OPTED):
+            await connection.execute(
+                reminder_optins.insert().values(
+                    drop_id=bought, user_id=user_id, guild_id=GUILD, created_at=NOW
+                )
+            )
+    for user_id in (OPTED, NOT_OPTED):
+        claim_id = await _claim(database, bought, user_id)
+        assert await _owe(database, Applied(Outcome.PAID, claim_id, bought, user_id))
+        claim_ids.append(claim_id)
+    kept, refunded = claim_ids
+    async with database.write() as connection:
+        await connection.execute(
+            claims.update().where(claims.c.id == refunded).values(state="refunded")
+        )
+
+    claimed = await store.claim(kept)
+    assert claimed is not None and claimed.next_drop == NextDrop(following, "Luna Cap")
+    assert (claimed.drop_name, claimed.user_id, claimed.attempts) == ("Night Moth Tee", OPTED, 1)
+    assert await store.claim(kept) is None  # sending already: a second claim gets nothing
+    assert await store.claim(refunded) is None
+    assert await store.state_of(kept) == ("sending", None)
+    assert await store.state_of(refunded) == ("skipped", None)
