@@ -121,6 +121,14 @@ class WorldBuildingMixin:
         self.gateway.dispatch("GUILD_MEMBER_ADD", data)
         return member
 
+    def remove_member(self, guild_id: int, user_id: int) -> None:
+        """The member leaves the server (or is kicked): GET member answers 10007 from now on,
+        and a bot sharing no other server with them can no longer DM them (50007)."""
+        member = self.world.remove_member(guild_id, user_id)
+        self.gateway.dispatch(
+            "GUILD_MEMBER_REMOVE", {"guild_id": str(guild_id), "user": payloads.user(member.user)}
+        )
+
     def set_bot_permissions(self, guild_id: int, bitfield: int) -> None:
         """What the sandbox's own checks and ``app_permissions`` use (the bot's managed role).
 

@@ -230,7 +230,13 @@ class Rest:
         body, uploads = await read_body(request, self.world.attachment_size_limit)
         if chan.type == 1:
             recipient = self.world.users.get(chan.recipient_id or 0)
-            if recipient is None or recipient.bot or not recipient.dms_open:
+            # Discord: closed DMs, another bot, or no server shared with the bot.
+            if (
+                recipient is None
+                or recipient.bot
+                or not recipient.dms_open
+                or not self.world.shares_a_guild_with_bot(recipient.id)
+            ):
                 raise HTTPError(403, 50007, "Cannot send messages to this user")
         else:
             self._require(chan, VIEW_CHANNEL | SEND_MESSAGES | (ATTACH_FILES if uploads else 0))

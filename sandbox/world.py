@@ -366,6 +366,18 @@ class World:
         self.refresh_permissions(member)
         return member
 
+    def remove_member(self, guild_id: int, user_id: int) -> Member:
+        member = self.guild(guild_id).members.pop(user_id, None)
+        if member is None:
+            raise SandboxError(f"user {user_id} is not a member of guild {guild_id}")
+        return member
+
+    def shares_a_guild_with_bot(self, user_id: int) -> bool:
+        return any(
+            user_id in guild.members and self.bot.id in guild.members
+            for guild in self.guilds.values()
+        )
+
     def refresh_permissions(self, member: Member) -> None:
         member.permissions = self.compute_permissions(member)
 

@@ -10,6 +10,7 @@ from services.collectors.service import CollectorService
 from services.dropday.service import DropDay
 from services.drops.service import DropService
 from services.events import DropEvents
+from services.followups.service import PurchaseFollowups
 from services.guild_settings import GuildSettingsService
 from services.insights.service import InsightsService
 from services.polls.service import PollService
@@ -17,6 +18,7 @@ from services.privacy import PrivacyService
 from services.schedule.service import ScheduleConfig, ScheduleService
 from shops.base import Shop
 from storage.engine import Database
+from storage.followups import FollowupStore
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Services:
     collectors: CollectorService
     privacy: PrivacyService
     insights: InsightsService
+    followups: PurchaseFollowups
 
     @classmethod
     def build(
@@ -50,6 +53,12 @@ class Services:
         drop_day.orders.listeners.append(collectors)
         # An opening post waits (briefly) for the drop's purchase links.
         schedule_service.before_opening = drop_day.prepare_opening
+        # A purchase by a fan who asked for reminders owes one thank-you DM, sent by the
+        # schedule's DM machinery.
+        followups = PurchaseFollowups(
+            FollowupStore(database), schedule_service.reminders, schedule_service.dm_queue
+        )
+        drop_day.orders.listeners.append(followups)
         polls = PollService(database, schedule_service, drops, currency)
         return cls(
             events=events,
@@ -61,6 +70,7 @@ class Services:
             collectors=collectors,
             privacy=PrivacyService(database, events, polls, collectors.queue.poke),
             insights=InsightsService(database, drops),
+            followups=followups,
         )
 
     async def idle(self) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Row, func, select
 from storage.collectors import recount_after_order
 from storage.drops import Drop
 from storage.engine import Database
+from storage.followups import owe_followup
 from storage.states import ClaimState
 from storage.tables import claim_links, claims, drops, shop_events
 
@@ -158,6 +159,8 @@ def _apply(connection: Connection, facts: OrderFacts, now: datetime) -> Applied:
     outcome, applied = _effect(connection, facts, now)
     if applied.claim_id is not None and outcome in COUNTED_OUTCOMES:
         recount_after_order(connection, applied.claim_id, now)  # collectors' counts and roles
+    if outcome in (Outcome.PAID, Outcome.LATE_PAID):  # the thank-you DM, owed with the purchase
+        owe_followup(connection, applied, now)
     _remember(connection, facts, outcome, now)
     return applied
 
