@@ -16,11 +16,10 @@ import storage.collector_tables  # noqa: F401  (its tables join the metadata)
 from bot.bot import Dropbell
 from sandbox import Sandbox
 from sandbox.shop.server import SandboxShop
-from sandbox.world import Member
+from sandbox.world import BOT_DEFAULT, MANAGE_ROLES, Member
 from services.drops.rules import DropSpec
 from services.localtime import utcnow
 from storage.collector_tables import (
-    collector_profiles,
     collector_tiers,
     forgotten_counts,
     purchase_followups,
@@ -129,6 +128,7 @@ async def test_export_then_forget_keeps_totals_and_other_fans(
     runner, bot = await start_drop_day_bot(sandbox, shop, database_path, community)
     fan, other, first = community.fans[:3]
     guild_id = community.guild.id
+    sandbox.set_bot_permissions(guild_id, BOT_DEFAULT | MANAGE_ROLES)
     try:
         # A drop that sells (opens in a few seconds) and a later one with a line of three.
         sold = await drop_opening_in(bot, community, 4, stock=3)
@@ -165,16 +165,13 @@ async def test_export_then_forget_keeps_totals_and_other_fans(
         )
         assert "closed" in (await closed.wait_final()).text.lower()
 
-        post = await opening_post(sandbox, community, sold)
-        fan_claim = await paid_claim(sandbox, shop, bot, fan, post)
-        other_claim = await paid_claim(sandbox, shop, bot, other, post)
-
-        # Rows the features built by other helpers write (tiers, profiles, the role queue,
-        # follow-ups) and the DM bookkeeping, put in place as those features would.
+        # Two tiers the fan once made as a manager (written directly: /collector tier-set
+        # would record the manager who ran it). Each purchase below then writes the buyer's
+        # profile and queues their Bronze grant, as the collectors feature does.
         bronze = sandbox.create_role(guild_id, "Bronze collector")
         silver = sandbox.create_role(guild_id, "Silver collector")
 
-        def seed(connection: Connection) -> None:
+        def tiers(connection: Connection) -> None:
             now = utcnow()
             for name, role, minimum in (("Bronze", bronze, 1), ("Silver", silver, 3)):
                 connection.execute(
@@ -183,19 +180,17 @@ async def test_export_then_forget_keeps_totals_and_other_fans(
                         min_purchases=minimum, created_by=fan.id, created_at=now, updated_at=now,
                     )
                 )  # fmt: skip
+
+        await sql(bot, tiers)
+        post = await opening_post(sandbox, community, sold)
+        fan_claim = await paid_claim(sandbox, shop, bot, fan, post)
+        other_claim = await paid_claim(sandbox, shop, bot, other, post)
+
+        # The follow-ups (neither fan asked for reminders on the sold drop, so none is owed)
+        # and the DM bookkeeping, put in place as those features would.
+        def seed(connection: Connection) -> None:
+            now = utcnow()
             for member, claim_id in ((fan, fan_claim), (other, other_claim)):
-                connection.execute(
-                    collector_profiles.insert().values(
-                        guild_id=guild_id, user_id=member.id, purchases=1, first_purchase_at=now,
-                        updated_at=now,
-                    )
-                )  # fmt: skip
-                connection.execute(
-                    role_changes.insert().values(
-                        guild_id=guild_id, user_id=member.id, role_id=bronze.id, action="grant",
-                        state="done", created_at=now, updated_at=now,
-                    )
-                )  # fmt: skip
                 connection.execute(
                     purchase_followups.insert().values(
                         claim_id=claim_id, guild_id=guild_id, user_id=member.id, state="sent",
@@ -289,7 +284,6 @@ async def test_export_then_forget_keeps_totals_and_other_fans(
         status = await sandbox.slash(other, "waitlist status")
         assert "#2 of 2" in status.content, status.content
 
-        # Role removals are queued for every collector role of the server.
         def queued(connection: Connection) -> list[tuple[int, str, str]]:
             rows = connection.execute(
                 select(role_changes.c.role_id, role_changes.c.action, role_changes.c.state)
@@ -298,9 +292,15 @@ async def test_export_then_forget_keeps_totals_and_other_fans(
             ).all()
             return [tuple(row) for row in rows]
 
-        assert await sql(bot, queued) == sorted(
-            [(bronze.id, "remove", "pending"), (silver.id, "remove", "pending")]
-        )
+        # Role removals are queued for every collector role of the server and the queue
+        # (woken by the forget) carries them out: the fan's Bronze is gone.
+        async def removed() -> bool:
+            return await sql(bot, queued) == sorted(
+                [(bronze.id, "remove", "done"), (silver.id, "remove", "done")]
+            )
+
+        await wait_for(removed, what="the collector roles removed")
+        assert bronze.id not in fan.roles and bronze.id in other.roles
 
         def created_by(connection: Connection) -> list[int]:
             rows = connection.execute(
