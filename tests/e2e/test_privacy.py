@@ -26,6 +26,7 @@ from storage.collector_tables import (
     role_changes,
 )
 from storage.tables import (
+    claim_links,
     claims,
     dm_channels,
     dm_unreachable,
@@ -103,6 +104,10 @@ def drop_totals(connection: Connection, drop_id: int) -> dict[str, int]:
         "paid": claims_in("paid") + extra["paid"],
         "refunded": claims_in("refunded") + extra["refunded"],
     }
+
+
+async def _totals_are(bot: Dropbell, drop_id: int, wanted: dict[str, int]) -> bool:
+    return await sql(bot, lambda connection: drop_totals(connection, drop_id)) == wanted
 
 
 async def paid_claim(sb: Sandbox, shop: SandboxShop, bot: Dropbell, fan: Member, post: Any) -> int:
@@ -266,12 +271,28 @@ async def test_export_then_forget_keeps_totals_and_other_fans(
             rows = connection.execute(select(poll_options)).all()
             return {(r.poll_id, r.idx): (r.units, r.fans) for r in rows}
 
+        def fans_session(connection: Connection) -> str:
+            return connection.execute(
+                select(claim_links.c.link_ref)
+                .join(claims, claims.c.link_id == claim_links.c.id)
+                .where(claims.c.drop_id == sold, claims.c.user_id == fan.id)
+            ).scalar_one()
+
+        session = await sql(bot, fans_session)
         units_before = await sql(bot, option_units)
         done = await forget(sandbox, fan)
         assert done.startswith("Done: ") and "removed from this server" in done, done
         assert "collector roles are being removed" in done
 
         assert await sql(bot, both_totals) == totals_before
+        # The forgotten fan's order is refunded at the shop afterwards: the anonymous counts
+        # follow it, so the drop's totals stay true.
+        refunded = await shop.stripe.refund(session)
+        assert refunded.results[0][1] == 200
+        refund_counted = {**totals_before[sold], "paid": 1, "refunded": 1}
+        await wait_for(
+            lambda: _totals_are(bot, sold, refund_counted), what="the refund in the counts"
+        )
         units_after = await sql(bot, option_units)
         assert units_after[(open_id, 1)] == (units_before[(open_id, 1)][0] - 3, 1)
         assert units_after[(closed_id, 0)] == units_before[(closed_id, 0)]  # closed: kept
