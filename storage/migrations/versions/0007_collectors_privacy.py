@@ -1,4 +1,6 @@
-"""Collector tiers and profiles, the role-change queue, managers' one-time notices, purchase
+"""Collectors, the role queue, one-time notices, purchase follow-ups, forgotten counts.
+
+Collector tiers and profiles, the role-change queue, managers' one-time notices, purchase
 follow-ups and the counts forgotten fans leave behind.
 
 Revision ID: 0007
