@@ -75,9 +75,11 @@ class OrderStore:
         def work(connection: Connection) -> list[Drop]:
             gained: list[Drop] = []
             rows = connection.execute(
-                select(drops).where(
-                    drops.c.product == product, drops.c.status.in_(("scheduled", "live"))
-                )
+                select(drops)
+                .where(drops.c.product == product, drops.c.status.in_(("scheduled", "live")))
+                .order_by(drops.c.id)
+                # PostgreSQL: remaining is read here and written back below.
+                .with_for_update()
             ).all()
             for row in rows:
                 held = connection.execute(

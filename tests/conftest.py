@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from sandbox import Sandbox
+from tests.databases import created_databases, drop_created_databases
 from tests.harness import Community, InProcessBot, build_community, settings_for
+
+
+@pytest.fixture(autouse=True)
+def fresh_databases() -> Iterator[None]:
+    """On the PostgreSQL leg, the databases a test created are dropped when it ends (set up
+    before, so torn down after, the test's own fixtures and bots)."""
+    before = created_databases()
+    yield
+    drop_created_databases(keep=before)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_databases_left() -> Iterator[None]:
+    """The databases of module-scoped fixtures go at the end of the run."""
+    yield
+    drop_created_databases()
 
 
 @pytest.fixture

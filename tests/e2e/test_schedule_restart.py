@@ -13,6 +13,7 @@ from services.localtime import utcnow
 from storage.engine import Database
 from storage.migrate import upgrade
 from storage.schedule import SendStore
+from tests.databases import database_url
 from tests.e2e.test_schedule import markers
 from tests.harness import BotProcess, Community, wait_for
 
@@ -22,7 +23,7 @@ POSTS = 16
 async def write_posts(
     database_path: Path, community: Community, first_in: float, spread: float
 ) -> list[int]:
-    database = Database(f"sqlite+aiosqlite:///{database_path}")
+    database = Database(database_url(database_path))
     await upgrade(database)
     store = SendStore(database)
     first = utcnow() + timedelta(seconds=first_in)
