@@ -190,3 +190,10 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
 def database_kind() -> str:
     """How the bot names the test database in its answers ("SQLite" or "PostgreSQL")."""
     return "PostgreSQL" if on_postgresql() else "SQLite"
+
+
+def stored_time(value: datetime) -> datetime | str:
+    """An aware datetime as a parameter for :func:`query`, as dropbell stores it: naive UTC
+    text on SQLite, a timestamp with time zone on PostgreSQL."""
+    value = value.astimezone(UTC)
+    return value if on_postgresql() else value.replace(tzinfo=None).isoformat(" ")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +11,7 @@ from services.localtime import utcnow
 from storage.engine import Database
 from storage.migrate import upgrade
 from storage.schedule import SendStore
-from tests.databases import database_url
+from tests.databases import database_url, query
 from tests.e2e.test_schedule import markers
 from tests.harness import BotProcess, Community, wait_for
 
@@ -50,10 +48,7 @@ async def started(sandbox: Sandbox, process: BotProcess, identifies: int) -> Non
 
 
 def states(database_path: Path) -> Counter[str]:
-    with contextlib.closing(sqlite3.connect(database_path)) as connection:
-        return Counter(
-            state for (state,) in connection.execute("SELECT state FROM scheduled_sends")
-        )
+    return Counter(state for (state,) in query(database_path, "SELECT state FROM scheduled_sends"))
 
 
 async def test_kill_9_while_posts_are_due_then_restart_posts_each_once(
