@@ -27,7 +27,8 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 T = TypeVar("T")
 ADMIN_URL_VARIABLE = "DROPBELL_TEST_DATABASE"
@@ -55,6 +56,8 @@ sqlite_only = pytest.mark.skipif(
 # Databases this process created, so a restarted bot finds its data and the test's end drops it.
 _created: set[str] = set()
 _created_lock = threading.Lock()
+# query()'s engines, by URL; they live on the helper thread's loop (see _run).
+_engines: dict[str, AsyncEngine] = {}
 
 
 def database_name(path: Path) -> str:
@@ -126,20 +129,21 @@ def copy_database(source: Path, target: Path) -> None:
 
 def query(path: Path, sql: str, **params: Any) -> list[tuple[Any, ...]]:
     """Rows of ``sql`` (``:name`` parameters) on the test database of ``path``, read outside
-    the bot: SQLite through ``sqlite3``, PostgreSQL through its own short-lived engine."""
+    the bot, in a transaction of its own (one statement sees one moment: put what must agree
+    into one statement). SQLite through ``sqlite3``; PostgreSQL through an engine kept per
+    database until the database is dropped."""
     if admin_url() is None:
         with contextlib.closing(sqlite3.connect(path, timeout=10)) as connection, connection:
             return [tuple(row) for row in connection.execute(sql, params).fetchall()]
     url = database_url(path)
 
     async def run() -> list[tuple[Any, ...]]:
-        engine = create_async_engine(url)
-        try:
-            async with engine.begin() as connection:
-                result = await connection.execute(text(sql), params)
-                return [tuple(row) for row in result.all()] if result.returns_rows else []
-        finally:
-            await engine.dispose()
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = create_async_engine(url, poolclass=NullPool)
+        async with engine.begin() as connection:
+            result = await connection.execute(text(sql), params)
+            return [tuple(row) for row in result.all()] if result.returns_rows else []
 
     return _run(run())
 
@@ -154,6 +158,11 @@ def as_utc(value: datetime | str) -> datetime:
 async def _admin(admin: URL, statement: str) -> None:
     import asyncpg  # only the PostgreSQL leg needs it
 
+    if statement.startswith("DROP DATABASE"):
+        name = statement.split('"')[1]
+        for url in [url for url in _engines if make_url(url).database == name]:
+            await _engines.pop(url).dispose()
+
     connection = await asyncpg.connect(
         host=admin.host,
         port=admin.port,
@@ -167,24 +176,22 @@ async def _admin(admin: URL, statement: str) -> None:
         await connection.close()
 
 
+_loop: asyncio.AbstractEventLoop | None = None
+
+
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run ``coroutine`` to the end on a thread of its own: callers may be sync code inside a
-    running event loop (settings built in an async test), where ``asyncio.run`` is refused."""
-    outcome: list[T] = []
-    failure: list[BaseException] = []
+    """Run ``coroutine`` to the end on a helper thread's event loop: callers may be sync code
+    inside a running event loop (settings built in an async test), where ``asyncio.run`` is
+    refused; one loop for the whole run, so query()'s engines outlive a call."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="dropbell-test-db", daemon=True).start()
+    return asyncio.run_coroutine_threadsafe(coroutine, _loop).result()
 
-    def target() -> None:
-        try:
-            outcome.append(asyncio.run(coroutine))
-        except BaseException as error:
-            failure.append(error)
 
-    thread = threading.Thread(target=target, name="dropbell-test-db")
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return outcome[0]
+_loop_lock = threading.Lock()
 
 
 def database_kind() -> str:

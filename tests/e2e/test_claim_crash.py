@@ -84,11 +84,18 @@ def claims_on_disk(path: Path, drop_id: int) -> dict[int, Row]:
 
 def stock_on_disk(path: Path, drop_id: int) -> tuple[int, int, Counter[str]]:
     """(stock, remaining, claims by state)."""
-    ((stock, remaining),) = query(
-        path, "SELECT stock, remaining FROM drops WHERE id = :drop_id", drop_id=drop_id
+    # One statement, so the counts are of one moment (holds expire while the test reads).
+    rows = query(
+        path,
+        "SELECT 'stock', stock FROM drops WHERE id = :drop_id "
+        "UNION ALL SELECT 'remaining', remaining FROM drops WHERE id = :drop_id "
+        "UNION ALL SELECT 'claim ' || state, count(*) FROM claims WHERE drop_id = :drop_id "
+        "GROUP BY state",
+        drop_id=drop_id,
     )
-    by_state = "SELECT state, count(*) FROM claims WHERE drop_id = :drop_id GROUP BY state"
-    states = Counter(dict(query(path, by_state, drop_id=drop_id)))
+    found = {name: int(count) for name, count in rows}
+    stock, remaining = found.pop("stock"), found.pop("remaining")
+    states = Counter({name.removeprefix("claim "): count for name, count in found.items()})
     return stock, remaining, states
 
 
