@@ -131,7 +131,14 @@ def _remember(connection: Connection, facts: OrderFacts, outcome: Outcome, now: 
 def _find_claim(connection: Connection, facts: OrderFacts) -> Row[Any] | None:
     """The claim the order came through: by the link's own id first, then the claim_ref, then
     the order (a Shopify refund names only its order)."""
-    query = select(claims).join(claim_links, claim_links.c.id == claims.c.link_id)
+    # FOR UPDATE OF claims (nothing on SQLite): on PostgreSQL a hold expiring, or the same
+    # webhook at another process, waits for this one, and this one reads the claim's state as
+    # the last of them left it.
+    query = (
+        select(claims)
+        .join(claim_links, claim_links.c.id == claims.c.link_id)
+        .with_for_update(of=claims)
+    )
     if facts.link_ref:
         row = connection.execute(
             query.where(claim_links.c.shop == facts.shop, claim_links.c.link_ref == facts.link_ref)
