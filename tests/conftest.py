@@ -8,8 +8,24 @@ from pathlib import Path
 import pytest
 
 from sandbox import Sandbox
-from tests.databases import created_databases, drop_created_databases
+from tests.databases import (
+    WITHOUT_DATABASE,
+    created_databases,
+    drop_created_databases,
+    on_postgresql,
+)
 from tests.harness import Community, InProcessBot, build_community, settings_for
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The PostgreSQL leg skips the tests that never touch a database (the SQLite leg ran
+    them; tests.databases.WITHOUT_DATABASE)."""
+    if not on_postgresql():
+        return
+    skip = pytest.mark.skip(reason="no database in this test: run once, on the SQLite leg")
+    for item in items:
+        if item.nodeid.startswith(WITHOUT_DATABASE):
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -53,6 +53,12 @@ sqlite_only = pytest.mark.skipif(
     on_postgresql(), reason="about SQLite itself (its file, locks or driver); SQLite leg only"
 )
 
+# Folders whose tests never touch dropbell's database (the sandbox alone, the shop adapters
+# against the sandbox shop): identical on both legs, so the PostgreSQL leg skips them, saying
+# so (tests/conftest.py); database_url() refuses them, so a test there that starts to need a
+# database fails on the SQLite leg instead of going unchecked on PostgreSQL.
+WITHOUT_DATABASE = ("tests/sandbox/", "tests/shops/")
+
 # Databases this process created, so a restarted bot finds its data and the test's end drops it.
 _created: set[str] = set()
 _created_lock = threading.Lock()
@@ -67,6 +73,12 @@ def database_name(path: Path) -> str:
 
 def database_url(path: Path) -> str:
     """The SQLAlchemy URL of the test database that ``path`` stands for (created if new)."""
+    running = os.environ.get("PYTEST_CURRENT_TEST", "")
+    if running.startswith(WITHOUT_DATABASE):
+        raise RuntimeError(
+            f"{running}: tests in {', '.join(WITHOUT_DATABASE)} run without a database (the "
+            "PostgreSQL leg skips them); move this test, or take its folder off WITHOUT_DATABASE"
+        )
     admin = admin_url()
     if admin is None:
         return f"sqlite+aiosqlite:///{path}"
