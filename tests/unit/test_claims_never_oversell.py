@@ -27,7 +27,7 @@ from typing import TypeVar
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from services.dropday.claims import nobody_is_a_collector
 from services.drops.allocation import decide_claim
@@ -39,6 +39,7 @@ from storage.engine import Database, _SQLiteWriter
 from storage.link_pool import LinkPoolStore
 from storage.migrate import upgrade
 from storage.states import DropStatus
+from storage.tables import claim_links
 from tests.databases import copy_database, database_url, drop_database, on_postgresql, query
 
 GUILD = 1
@@ -237,3 +238,31 @@ def test_more_links_than_units_and_many_fans_sell_exactly_the_stock(
     presses = [fan for fan in range(400) for _ in range(2)]
     storm = Storm(stock=60, links=80, presses=presses, cuts=list(range(7, 800, 7)), threads=4)
     storm_on(migrated, tmp_path / "big.db", storm)
+
+
+@pytest.mark.skipif(not on_postgresql(), reason="about PostgreSQL's row locks: PostgreSQL leg")
+async def test_a_claim_takes_the_next_link_while_another_transaction_holds_the_first(
+    tmp_path: Path,
+) -> None:
+    """Another process mid-way through something on the oldest ready link (its row locked):
+    the claim skips it (SKIP LOCKED) and takes the next, neither waiting nor turning the fan
+    away."""
+    path = tmp_path / "skip.db"
+    async with Database(database_url(path)) as database:
+        await upgrade(database)
+    drop_id, now, _ = await selling_drop(path, stock=2, links=2)
+    request = ClaimRequest(GUILD, drop_id, 7, "fan 7", FAN)
+    claim = partial(write_claim_batch, [request], decide_claim(nobody_is_a_collector), HOLD, now)
+    oldest = (
+        select(claim_links.c.id)
+        .where(claim_links.c.drop_id == drop_id)
+        .order_by(claim_links.c.id)
+        .limit(1)
+        .with_for_update()
+    )
+    holder, claimer = Database(database_url(path)), Database(database_url(path))
+    async with holder, claimer, holder.write() as connection:
+        locked = (await connection.execute(oldest)).scalar_one()
+        [outcome] = await asyncio.wait_for(claimer.run_write(claim), 10)
+    assert isinstance(outcome, Claimed), outcome
+    assert outcome.claim.link_id != locked
