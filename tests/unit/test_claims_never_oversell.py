@@ -251,7 +251,8 @@ async def test_a_claim_takes_the_next_link_while_another_transaction_holds_the_f
         await upgrade(database)
     drop_id, now, _ = await selling_drop(path, stock=2, links=2)
     request = ClaimRequest(GUILD, drop_id, 7, "fan 7", FAN)
-    claim = partial(write_claim_batch, [request], decide_claim(nobody_is_a_collector), HOLD, now)
+    nobody_is_a_collector = decide_claim(lambda _request: False)
+    claim = partial(write_claim_batch, [request], nobody_is_a_collector, HOLD, now)
     oldest = (
         select(claim_links.c.id)
         .where(claim_links.c.drop_id == drop_id)
