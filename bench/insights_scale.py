@@ -28,6 +28,11 @@ from bench.floor import print_comparison as print_floor_comparison
 from bench.insights_history import generate, migrate
 from bench.join_burst import announce
 from sandbox import Member, Sandbox, SeedInfo, seed_demo_world
+from services.drops.service import DropService
+from services.events import DropEvents
+from services.insights.chart import render_charts
+from services.insights.service import InsightsService
+from storage.engine import Database
 
 WARM_UP = 300
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -57,6 +62,25 @@ async def join_burst(
     return await measure(
         lambda i: sb.click(fans[i], post, join, timeout=30), len(fans), concurrency, pid
     )
+
+
+async def cost_split(database: Path, guild_id: int, n: int = 3) -> tuple[float, float]:
+    """Median seconds of the two halves of an /insights answer, measured apart in this process
+    with nothing else running: the database's queries (the report) and drawing the 3 charts."""
+    db = Database(f"sqlite+aiosqlite:///{database}")
+    try:
+        service = InsightsService(db, DropService(db, DropEvents()))
+        queries, charts = [], []
+        for _ in range(n):
+            started = time.perf_counter()
+            report = await service.report(guild_id)
+            queries.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            render_charts(report)
+            charts.append(time.perf_counter() - started)
+        return statistics.median(queries), statistics.median(charts)
+    finally:
+        await db.dispose()
 
 
 def seconds_text(values: list[float]) -> str:
@@ -106,6 +130,7 @@ async def run(joins: int, concurrency: int, floor_n: int, alone_n: int) -> bool:
                 finally:
                     done.set()
                     await task
+            queries, charts = await cost_split(database, seed.guild.id)
         print(
             f"insights_scale: {history.drops} drops, {history.fans:,} fans, "
             f"{history.entries:,} entries, {history.claims:,} claims ({history.purchases:,} "
@@ -115,6 +140,10 @@ async def run(joins: int, concurrency: int, floor_n: int, alone_n: int) -> bool:
         print(f"  /insights {history.latest_drop}, first call (cold): {cold:.2f} s")
         print(f"  /insights alone: {seconds_text(alone)}")
         print(f"  /insights during the join burst: {seconds_text(during)}")
+        print(
+            f"  its cost apart, nothing else running: the database's queries {queries:.2f} s, "
+            f"drawing the 3 charts {charts:.2f} s (medians of 3)"
+        )
         print_floor_comparison(
             ["join, no /insights", "join, /insights running"], [without, busy_joins], floor
         )
