@@ -8,12 +8,14 @@ the test compares a scrape before with a scrape after; the gauges come from this
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.bot import Dropbell
 from sandbox import Sandbox
 from sandbox.shop.server import SandboxShop
 from tests.e2e.drop_day_support import (
@@ -24,6 +26,7 @@ from tests.e2e.drop_day_support import (
     session_of,
     start_drop_day_bot,
 )
+from tests.e2e.poll_support import berlin_in, commit, create_poll, poll_id_of
 from tests.harness import Community, wait_for
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -119,3 +122,38 @@ async def test_metrics_after_a_drop_day(
         assert not [key for key in closed if ("drop_id", str(drop_id)) in key[1]]
     finally:
         await runner.stop()
+
+
+async def test_modal_submissions_are_counted_and_timed(
+    sandbox: Sandbox, community: Community, bot: Dropbell
+) -> None:
+    post = await create_poll(sandbox, community)
+    poll_id = poll_id_of(post)
+    await commit(sandbox, community.fans[0], post, 0, 1)
+    closing = await sandbox.slash(community.manager, "poll close", {"poll": str(poll_id)})
+    offer = await closing.wait_followup()
+    shown = await sandbox.click(community.manager, offer, f"dropbell:polldrop:{poll_id}")
+    assert shown.modal is not None
+    fields = {
+        comp["label"]: comp["custom_id"]
+        for row in shown.modal["components"]
+        for comp in row["components"]
+    }
+    values = {
+        fields["Opens at (YYYY-MM-DD HH:MM, 24 h)"]: berlin_in(timedelta(days=5)),
+        fields["Stock (units)"]: "lots",
+    }
+    before = await scrape(bot.web_port)
+    submitted = await sandbox.submit_modal(community.manager, shown, values)
+    refusal = await submitted.wait_followup()  # the modal defers first: the drop takes time
+    assert "'lots' is not a number of units" in refusal.content, refusal.content
+    await wait_for(lambda: bot.in_flight.count == 0, what="every handler finished")
+    after = await scrape(bot.web_port)
+
+    def added(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    modal = {"kind": "modal", "command": "dropbell:polldrop-modal"}
+    assert added("dropbell_interactions_total", outcome="refused", **modal) == 1
+    assert added("dropbell_interactions_total", outcome="ok", **modal) == 0
+    assert added("dropbell_answer_seconds_count", kind="modal") == 1
