@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import discord
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -27,7 +28,7 @@ from tests.e2e.drop_day_support import (
     start_drop_day_bot,
 )
 from tests.e2e.poll_support import berlin_in, commit, create_poll, poll_id_of
-from tests.harness import Community, wait_for
+from tests.harness import Community, InProcessBot, wait_for
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -157,3 +158,28 @@ async def test_modal_submissions_are_counted_and_timed(
     assert added("dropbell_interactions_total", outcome="refused", **modal) == 1
     assert added("dropbell_interactions_total", outcome="ok", **modal) == 0
     assert added("dropbell_answer_seconds_count", kind="modal") == 1
+
+
+async def test_bugs_are_counted_as_errors(
+    sandbox: Sandbox, community: Community, bot_runner: InProcessBot
+) -> None:
+    bot = await bot_runner.start(extra_extensions=["tests.support.boom"])
+    await bot.tree.sync(guild=discord.Object(community.guild.id))
+    fan = community.fans[0]
+    before = await scrape(bot.web_port)
+    answer = await sandbox.slash(fan, "boom")
+    assert "Something went wrong on our side" in answer.content
+    # An autocomplete that raises is only logged by discord.py: the fan gets no choices.
+    with pytest.raises(TimeoutError):
+        await sandbox.autocomplete(fan, "boomchoice", {"what": ""}, focused="what", timeout=0.3)
+    await wait_for(lambda: bot.in_flight.count == 0, what="every handler finished")
+    after = await scrape(bot.web_port)
+
+    def added(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    interactions = "dropbell_interactions_total"
+    assert added(interactions, kind="command", command="/boom", outcome="error") == 1
+    assert added(interactions, kind="autocomplete", command="/boomchoice", outcome="error") == 1
+    assert added("dropbell_answer_seconds_count", kind="command") == 1  # the error sentence
+    assert added("dropbell_answer_seconds_count", kind="autocomplete") == 0
