@@ -94,7 +94,9 @@ _CLAIM_OF_FAN = (
     .join(claim_links, claim_links.c.id == claims.c.link_id)
     .where(claims.c.drop_id == bindparam("drop_id"), claims.c.user_id == bindparam("user_id"))
 )
-_DROP = select(drops).where(drops.c.id == bindparam("drop_id"))
+# FOR UPDATE (nothing on SQLite, whose write transaction holds the one write lock): on
+# PostgreSQL a claim's checks (the fan's claim, their standing) hold until it commits.
+_DROP = select(drops).where(drops.c.id == bindparam("drop_id")).with_for_update()
 _ENTRY = select(waitlist_entries.c.seq, waitlist_entries.c.draw_rank).where(
     waitlist_entries.c.drop_id == bindparam("drop_id"),
     waitlist_entries.c.user_id == bindparam("user_id"),
@@ -117,6 +119,9 @@ _RETURN_UNIT = (
     drops.update().where(drops.c.id == bindparam("drop_id")).values(remaining=drops.c.remaining + 1)
 )
 # The oldest ready link that outlives the hold; a link about to expire at the shop is skipped.
+# On PostgreSQL a link another transaction is taking is skipped rather than waited for (SKIP
+# LOCKED), so concurrent claims never take one link twice nor turn a fan away while other links
+# are ready; SQLite renders no locking clause (one writer at a time).
 _NEXT_LINK = (
     select(claim_links.c.id)
     .where(
@@ -126,6 +131,7 @@ _NEXT_LINK = (
     )
     .order_by(claim_links.c.id)
     .limit(1)
+    .with_for_update(skip_locked=True)
     .scalar_subquery()
 )
 _TAKE_LINK = (

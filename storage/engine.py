@@ -7,6 +7,14 @@ first and then writes takes the write lock up front, instead of failing with "da
 locked" when it upgrades (a deferred transaction does not wait for the busy timeout).
 :meth:`Database.run_write` runs a whole synchronous transaction function at once, for hot
 paths where every statement's trip through the event loop would cost latency.
+
+PostgreSQL (asyncpg) takes the same storage functions with no branch of its own: ``write`` and
+``run_write`` are plain READ COMMITTED transactions on a pooled connection, ``DriverStatement``
+runs through SQLAlchemy. Its writers run side by side, where SQLite's take turns, so a write
+transaction that reads a row and writes back from it reads it ``.with_for_update()`` (and takes
+"the next free" row of a queue with ``skip_locked=True``): PostgreSQL locks the rows, SQLite
+renders no locking clause at all, so its hot paths run exactly the SQL they ran before. The
+checklist for new storage code is in docs/postgresql.md.
 """
 
 from __future__ import annotations

@@ -45,8 +45,13 @@ Refuse = Callable[[Drop | None, JoinRequest], BaseException | None]
 # execution of a statement costs several times what SQLite takes to run it.
 _entries = waitlist_entries.c
 _DROP_FIELDS = [field.name for field in fields(Drop)]
+# FOR UPDATE: on PostgreSQL another process may be joining the same drop, and the counters are
+# read here and written back below (SQLite renders no FOR UPDATE: its write transaction already
+# holds the database's one write lock).
 _DROP = DriverStatement(
-    select(*(drops.c[name] for name in _DROP_FIELDS)).where(drops.c.id == bindparam("drop_id"))
+    select(*(drops.c[name] for name in _DROP_FIELDS))
+    .where(drops.c.id == bindparam("drop_id"))
+    .with_for_update()
 )
 # The batch's fans already on a drop's line, through the (drop_id, user_id) index. One statement
 # per size class (1, 2, 4, ... users; the rest of the list repeats the first user), so a batch
@@ -107,7 +112,8 @@ def write_join_batch(
     by_id: dict[int, Drop] = {}
     # (drop_id, user_id) -> sequence number of every fan of the batch already on the line.
     seq_of: dict[tuple[int, int], int] = {}
-    for drop_id, users in users_of.items():
+    # In drop id order: two processes locking the same drops never wait on each other in a circle.
+    for drop_id, users in sorted(users_of.items()):
         for row in _DROP.rows(connection, {"drop_id": drop_id}):
             by_id[drop_id] = Drop(*row)
         if drop_id in by_id:

@@ -85,9 +85,11 @@ class OrderStore:
         def work(connection: Connection) -> list[Drop]:
             gained: list[Drop] = []
             rows = connection.execute(
-                select(drops).where(
-                    drops.c.product == product, drops.c.status.in_(("scheduled", "live"))
-                )
+                select(drops)
+                .where(drops.c.product == product, drops.c.status.in_(("scheduled", "live")))
+                .order_by(drops.c.id)
+                # PostgreSQL: remaining is read here and written back below.
+                .with_for_update()
             ).all()
             for row in rows:
                 held = connection.execute(
@@ -139,7 +141,14 @@ def _remember(connection: Connection, facts: OrderFacts, outcome: Outcome, now: 
 def _find_claim(connection: Connection, facts: OrderFacts) -> Row[Any] | None:
     """The claim the order came through: by the link's own id first, then the claim_ref, then
     the order (a Shopify refund names only its order)."""
-    query = select(claims).join(claim_links, claim_links.c.id == claims.c.link_id)
+    # FOR UPDATE OF claims (nothing on SQLite): on PostgreSQL a hold expiring, or the same
+    # webhook at another process, waits for this one, and this one reads the claim's state as
+    # the last of them left it.
+    query = (
+        select(claims)
+        .join(claim_links, claim_links.c.id == claims.c.link_id)
+        .with_for_update(of=claims)
+    )
     if facts.link_ref:
         row = connection.execute(
             query.where(claim_links.c.shop == facts.shop, claim_links.c.link_ref == facts.link_ref)

@@ -82,7 +82,14 @@ class BatchWritten:
 
 
 _c = poll_commitments.c
-_POLLS = select(polls).where(polls.c.id.in_(bindparam("poll_ids", expanding=True)))
+# FOR UPDATE, in id order (nothing on SQLite): on PostgreSQL the polls' counters read here and
+# written back below are this transaction's until it commits.
+_POLLS = (
+    select(polls)
+    .where(polls.c.id.in_(bindparam("poll_ids", expanding=True)))
+    .order_by(polls.c.id)
+    .with_for_update()
+)
 _OPTIONS = select(poll_options).where(
     poll_options.c.poll_id.in_(bindparam("poll_ids", expanding=True))
 )

@@ -32,7 +32,10 @@ class RaffleStore:
         had no seed or was drawn before."""
 
         def work(connection: Connection) -> Drop | None:
-            row = connection.execute(select(drops).where(drops.c.id == drop_id)).first()
+            # FOR UPDATE (PostgreSQL): one process draws; another waits, then sees drawn_at.
+            row = connection.execute(
+                select(drops).where(drops.c.id == drop_id).with_for_update()
+            ).first()
             if row is None or row.raffle_seed is None or row.drawn_at is not None:
                 return None
             users = connection.execute(

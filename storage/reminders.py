@@ -178,6 +178,8 @@ class ReminderStore:
                         reminder_deliveries.c.id == delivery_id,
                         reminder_deliveries.c.state == PENDING,
                     )
+                    # PostgreSQL: a second claim of this delivery waits, then finds it taken.
+                    .with_for_update(of=reminder_deliveries)
                 )
             ).first()
             if row is None:

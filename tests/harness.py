@@ -20,6 +20,7 @@ from bot.endpoints import loopback_connector
 from bot.runner import built_bot
 from sandbox import Message, Sandbox, SeedInfo, seed_demo_world
 from shops.base import Shop
+from tests.databases import database_url
 
 TOKEN = "sandbox-token-for-tests"
 REPO = Path(__file__).resolve().parent.parent
@@ -84,7 +85,7 @@ def settings_for(
                 "gateway_url": sb.gateway_url,
                 "dev_guild_id": dev_guild_id,
             },
-            "database": {"url": f"sqlite+aiosqlite:///{database_path}"},
+            "database": {"url": database_url(database_path)},
             # A free port per bot: tests run several bots, and the web listener starts with each.
             "web": {"port": 0},
             "scheduler": scheduler,
@@ -158,7 +159,7 @@ class BotProcess:
             "DROPBELL_DISCORD__API_BASE": sb.api_base,
             "DROPBELL_DISCORD__GATEWAY_URL": sb.gateway_url,
             "DROPBELL_DISCORD__DEV_GUILD_ID": str(dev_guild_id),
-            "DROPBELL_DATABASE__URL": f"sqlite+aiosqlite:///{database_path}",
+            "DROPBELL_DATABASE__URL": database_url(database_path),
             "DROPBELL_WEB__PORT": "0",
         }
         self.log = log

@@ -159,6 +159,9 @@ class RoleQueue:
         )
         if not disabled:
             return
+        if self.roles_changed is not None:
+            # collectors-first stops counting the tier before anyone is told it is disabled
+            await self.roles_changed(guild_id)
         self.poke()  # fans realigned to the tiers left
         if await self.store.first_notice(guild_id, f"roles:deleted:{role_id}", now):
             await self._tell(guild_id, wording.role_deleted_notice([t.name for t in disabled]))

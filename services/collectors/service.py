@@ -134,7 +134,6 @@ class CollectorService:
     async def role_deleted(self, guild_id: int, role_id: int) -> None:
         """The role was deleted in Discord (the gateway said so, or Discord answered 10011)."""
         await self.queue.role_gone(guild_id, role_id)
-        await self._refresh(guild_id)
 
     # -- fans -------------------------------------------------------------------------------
     async def profile(

@@ -57,13 +57,18 @@ class Keeper:
         self.stock_changed = stock_changed
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="dropbell-dropday")
 
     async def stop(self) -> None:
         if self._task is not None:
+            # Python 3.11's wait_for swallows a cancel that lands as the wake-up is set (a
+            # claim poking at shutdown); the flag ends the loop then, instead of a hung close.
+            self._stopping = True
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -74,7 +79,7 @@ class Keeper:
         self._wake.set()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 next_due = await self.tick()

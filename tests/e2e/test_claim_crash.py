@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import random
 import socket
-import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import pytest
 
 from sandbox import InteractionResult, Member, Message, Sandbox
 from sandbox.shop.server import SandboxShop
+from tests.databases import as_utc, query
 from tests.e2e.drop_day_support import link_url, session_of
 from tests.harness import BotProcess, Community, build_community, wait_for
 
@@ -69,33 +69,33 @@ def free_port() -> int:
 
 
 def claims_on_disk(path: Path, drop_id: int) -> dict[int, Row]:
-    with contextlib.closing(sqlite3.connect(path, timeout=10)) as connection:
-        rows = connection.execute(
-            "SELECT c.user_id, c.link_id, l.url, c.state, c.hold_until FROM claims c "
-            "JOIN claim_links l ON l.id = c.link_id WHERE c.drop_id = ?",
-            (drop_id,),
-        ).fetchall()
+    rows = query(
+        path,
+        "SELECT c.user_id, c.link_id, l.url, c.state, c.hold_until FROM claims c "
+        "JOIN claim_links l ON l.id = c.link_id WHERE c.drop_id = :drop_id",
+        drop_id=drop_id,
+    )
     found = {}
     for user_id, link_id, url, state, hold_until in rows:
-        until = datetime.fromisoformat(hold_until).replace(tzinfo=UTC)
+        until = as_utc(hold_until)
         found[user_id] = Row(user_id, link_id, url, state, until)
     return found
 
 
 def stock_on_disk(path: Path, drop_id: int) -> tuple[int, int, Counter[str]]:
     """(stock, remaining, claims by state)."""
-    with contextlib.closing(sqlite3.connect(path, timeout=10)) as connection:
-        stock, remaining = connection.execute(
-            "SELECT stock, remaining FROM drops WHERE id = ?", (drop_id,)
-        ).fetchone()
-        states = Counter(
-            dict(
-                connection.execute(
-                    "SELECT state, count(*) FROM claims WHERE drop_id = ? GROUP BY state",
-                    (drop_id,),
-                ).fetchall()
-            )
-        )
+    # One statement, so the counts are of one moment (holds expire while the test reads).
+    rows = query(
+        path,
+        "SELECT 'stock', stock FROM drops WHERE id = :drop_id "
+        "UNION ALL SELECT 'remaining', remaining FROM drops WHERE id = :drop_id "
+        "UNION ALL SELECT 'claim ' || state, count(*) FROM claims WHERE drop_id = :drop_id "
+        "GROUP BY state",
+        drop_id=drop_id,
+    )
+    found = {name: int(count) for name, count in rows}
+    stock, remaining = found.pop("stock"), found.pop("remaining")
+    states = Counter({name.removeprefix("claim "): count for name, count in found.items()})
     return stock, remaining, states
 
 
@@ -108,10 +108,11 @@ def assert_stock_adds_up(path: Path, drop_id: int) -> tuple[int, Counter[str]]:
 
 
 def ready_links(path: Path, drop_id: int) -> int:
-    with contextlib.closing(sqlite3.connect(path, timeout=10)) as connection:
-        (count,) = connection.execute(
-            "SELECT count(*) FROM claim_links WHERE drop_id = ? AND state = 'ready'", (drop_id,)
-        ).fetchone()
+    ((count,),) = query(
+        path,
+        "SELECT count(*) FROM claim_links WHERE drop_id = :drop_id AND state = 'ready'",
+        drop_id=drop_id,
+    )
     return int(count)
 
 

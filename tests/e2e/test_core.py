@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sandbox import Sandbox
+from tests.databases import database_kind
 from tests.harness import Community
 
 
@@ -15,5 +16,5 @@ async def test_login_sync_and_about(sandbox: Sandbox, community: Community, bot)
     result = await sandbox.slash(community.fans[0], "dropbell about")
     assert result.ephemeral
     assert "dropbell" in result.content
-    assert "Database: SQLite" in result.content
+    assert f"Database: {database_kind()}" in result.content
     assert "Gateway latency" in result.content

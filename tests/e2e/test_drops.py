@@ -12,10 +12,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import sqlalchemy as sa
 
 from sandbox import Sandbox
 from sandbox.world import BOT_DEFAULT, MANAGE_EVENTS, SandboxError
+from tests.databases import query
 from tests.harness import (
     BERLIN_SOON,
     Community,
@@ -30,11 +30,8 @@ from tests.harness import (
 
 
 def count_rows(database_path: Path, table: str) -> int:
-    engine = sa.create_engine(f"sqlite:///{database_path}")
-    with engine.connect() as connection:
-        count = connection.scalar(sa.text(f"SELECT count(*) FROM {table}"))
-    engine.dispose()
-    return int(count or 0)
+    ((count,),) = query(database_path, f"SELECT count(*) FROM {table}")
+    return int(count)
 
 
 async def test_create_announces_with_everything_a_fan_needs(

@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.endpoints import loopback_connector
 from bot.runner import built_bot, publish_commands
 from sandbox import Sandbox, seed_demo_world
+from tests.databases import database_url
 from tests.harness import REPO, TOKEN, BotProcess, Community, settings_for, wait_for
 
 TOKEN_REFUSED = (
@@ -59,7 +60,7 @@ async def test_run_waits_for_an_unreachable_server_then_connects(
         "DROPBELL_DISCORD__TOKEN": TOKEN,
         "DROPBELL_DISCORD__API_BASE": url,
         "DROPBELL_DISCORD__GATEWAY_URL": f"ws://127.0.0.1:{port}/gateway",
-        "DROPBELL_DATABASE__URL": f"sqlite+aiosqlite:///{database_path}",
+        "DROPBELL_DATABASE__URL": database_url(database_path),
         "DROPBELL_WEB__PORT": "0",
     }
     process.log, process.process = tmp_path / "bot.log", None

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 from sandbox import Sandbox
 from services.localtime import utcnow
+from tests.databases import query, stored_time
 from tests.e2e.poll_support import commit, create_poll, disabled, poll_id_of, results_posts
 from tests.harness import BotProcess, Community, wait_for
 
 
-def execute(database_path: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with contextlib.closing(sqlite3.connect(database_path)) as connection, connection:
-        return list(connection.execute(sql, args))
-
-
 def close_states(database_path: Path) -> dict[int, str]:
-    rows = execute(
+    rows = query(
         database_path,
         "SELECT p.id, s.state FROM polls p JOIN scheduled_sends s ON s.id = p.close_send_id",
     )
-    return {int(poll_id): str(state) for poll_id, state in rows}  # type: ignore[call-overload]
+    return {int(poll_id): str(state) for poll_id, state in rows}
 
 
 async def test_kill_9_then_the_closing_happens_once(
@@ -39,36 +33,36 @@ async def test_kill_9_then_the_closing_happens_once(
         await commit(sandbox, community.fans[1], posts[1], 1, 2)
         process.kill()  # SIGKILL: no clean-up of any kind
 
-        past = (utcnow() - timedelta(seconds=1)).replace(tzinfo=None).isoformat(" ")
+        past = stored_time(utcnow() - timedelta(seconds=1))
         # Poll 0's closing time passed while the bot was down.
-        execute(
+        query(
             database_path,
-            "UPDATE scheduled_sends SET due_at = ? WHERE id = "
-            "(SELECT close_send_id FROM polls WHERE id = ?)",
-            past,
-            ids[0],
+            "UPDATE scheduled_sends SET due_at = :past WHERE id = "
+            "(SELECT close_send_id FROM polls WHERE id = :poll)",
+            past=past,
+            poll=ids[0],
         )
         # Poll 1 was killed mid-closing: its row claimed and the poll closed, nothing posted.
-        execute(
+        query(
             database_path,
-            "UPDATE scheduled_sends SET due_at = ?, state = 'sending', attempts = 1 WHERE id = "
-            "(SELECT close_send_id FROM polls WHERE id = ?)",
-            past,
-            ids[1],
+            "UPDATE scheduled_sends SET due_at = :past, state = 'sending', attempts = 1 "
+            "WHERE id = (SELECT close_send_id FROM polls WHERE id = :poll)",
+            past=past,
+            poll=ids[1],
         )
-        execute(database_path, "UPDATE polls SET status = 'closed' WHERE id = ?", ids[1])
+        query(database_path, "UPDATE polls SET status = 'closed' WHERE id = :poll", poll=ids[1])
         # Poll 3 was killed after its closing was recorded, before its post was edited.
-        execute(
+        query(
             database_path,
             "UPDATE scheduled_sends SET state = 'sent' WHERE id = "
-            "(SELECT close_send_id FROM polls WHERE id = ?)",
-            ids[3],
+            "(SELECT close_send_id FROM polls WHERE id = :poll)",
+            poll=ids[3],
         )
-        execute(
+        query(
             database_path,
-            "UPDATE polls SET status = 'closed', closed_at = ? WHERE id = ?",
-            past,
-            ids[3],
+            "UPDATE polls SET status = 'closed', closed_at = :past WHERE id = :poll",
+            past=past,
+            poll=ids[3],
         )
 
         identifies = sandbox.stats["identifies"]

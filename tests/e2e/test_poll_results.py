@@ -9,12 +9,12 @@ import struct
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from matplotlib.dates import date2num
 
 from sandbox import Sandbox
 from services.localtime import utcnow
 from services.polls.chart import render_chart, steps
+from tests.databases import query
 from tests.e2e.poll_support import berlin_in, commit, create_poll, poll_id_of, poll_options
 from tests.harness import Community, build_community, wait_for
 
@@ -82,12 +82,9 @@ async def test_results_chart_and_csv_match_the_commitments(
 
 
 def poll_rows(database_path: Path) -> int:
-    engine = sa.create_engine(f"sqlite:///{database_path}")
-    with engine.connect() as connection:
-        count = connection.scalar(sa.text("SELECT count(*) FROM polls"))
-        count += connection.scalar(sa.text("SELECT count(*) FROM poll_options")) or 0
-    engine.dispose()
-    return int(count or 0)
+    ((polls,),) = query(database_path, "SELECT count(*) FROM polls")
+    ((options,),) = query(database_path, "SELECT count(*) FROM poll_options")
+    return int(polls) + int(options)
 
 
 REFUSALS = [

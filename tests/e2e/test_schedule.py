@@ -19,6 +19,7 @@ from services.localtime import utcnow
 from services.schedule import render
 from storage.schedule import ScheduledSend
 from storage.tables import reminder_deliveries, scheduled_sends
+from tests.databases import database_url
 from tests.harness import Community, InProcessBot, seconds_before, wait_for
 
 MARKER = re.compile(r"dropbell · ref S(\d+)\b")
@@ -529,7 +530,7 @@ async def test_close_leaves_unsent_pending_and_nothing_fires_after(
 async def rows_in_file(database_path: Path) -> list[ScheduledSend]:
     from storage.engine import Database
 
-    database = Database(f"sqlite+aiosqlite:///{database_path}")
+    database = Database(database_url(database_path))
     async with database, database.read() as connection:
         found = (await connection.execute(select(scheduled_sends))).all()
     return [ScheduledSend.from_row(row) for row in found]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +11,7 @@ from services.localtime import utcnow
 from storage.engine import Database
 from storage.migrate import upgrade
 from storage.schedule import SendStore
+from tests.databases import database_url, query
 from tests.e2e.test_schedule import markers
 from tests.harness import BotProcess, Community, wait_for
 
@@ -22,7 +21,7 @@ POSTS = 16
 async def write_posts(
     database_path: Path, community: Community, first_in: float, spread: float
 ) -> list[int]:
-    database = Database(f"sqlite+aiosqlite:///{database_path}")
+    database = Database(database_url(database_path))
     await upgrade(database)
     store = SendStore(database)
     first = utcnow() + timedelta(seconds=first_in)
@@ -49,10 +48,7 @@ async def started(sandbox: Sandbox, process: BotProcess, identifies: int) -> Non
 
 
 def states(database_path: Path) -> Counter[str]:
-    with contextlib.closing(sqlite3.connect(database_path)) as connection:
-        return Counter(
-            state for (state,) in connection.execute("SELECT state FROM scheduled_sends")
-        )
+    return Counter(state for (state,) in query(database_path, "SELECT state FROM scheduled_sends"))
 
 
 async def test_kill_9_while_posts_are_due_then_restart_posts_each_once(

@@ -19,8 +19,11 @@ async def test_close_waits_for_a_click_in_flight(
     bot = await bot_runner.start()
     post = await create_drop(sandbox, community)
     fan = community.fans[0]
-    # Hold the database's write lock so the click is stuck mid-handler when the close starts.
-    async with bot.database.write():
+    # Hold the database's write lock so the click is stuck mid-handler when the close starts
+    # (PostgreSQL has no such lock: the table the click writes to is locked instead).
+    async with bot.database.write() as connection:
+        if bot.database.dialect == "postgresql":
+            await connection.exec_driver_sql("LOCK TABLE reminder_optins IN EXCLUSIVE MODE")
         remind = f"dropbell:remind:{drop_id_of(post)}"
         click = asyncio.create_task(sandbox.click(fan, post, remind))
         await wait_for(lambda: bot.in_flight.count == 1, 5, "the handler to start")

@@ -1,9 +1,11 @@
 """Many concurrent claims on several database connections never oversell.
 
 ``storage.claims.write_claim_batch`` runs from several threads at once, each on its own
-connection to one real SQLite file (WAL, ``BEGIN IMMEDIATE``: the writer connection the bot
-uses, ``storage.engine._SQLiteWriter``), with random stock, a random number of ready links
-(sometimes fewer than the units), random fans pressing (with repeats) and random batch splits.
+connection to one real database: a SQLite file (WAL, ``BEGIN IMMEDIATE``: the writer connection
+the bot uses, ``storage.engine._SQLiteWriter``), or on the PostgreSQL leg a database shared by
+several engines (each thread its own, as several bot processes would be), with random stock,
+a random number of ready links (sometimes fewer than the units), random fans pressing (with
+repeats) and random batch splits.
 Whatever the interleaving: claims never exceed stock, remaining never goes below 0 and is
 stock minus claims, one claim per fan, one fan per link, every answer the fan got is their
 claim on disk, and nobody who could have been served was turned away.
@@ -12,20 +14,20 @@ claim on disk, and nobody who could have been served was turned away.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import shutil
-import sqlite3
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Connection, select
 
 from services.drops.allocation import decide_claim
 from services.drops.rules import DropSpec, Member
@@ -36,11 +38,14 @@ from storage.engine import Database, _SQLiteWriter
 from storage.link_pool import LinkPoolStore
 from storage.migrate import upgrade
 from storage.states import DropStatus
+from storage.tables import claim_links
+from tests.databases import copy_database, database_url, drop_database, on_postgresql, query
 
 GUILD = 1
 FAN = Member(frozenset(), datetime(2020, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC))
 HOLD = timedelta(minutes=15)
 RUNS = itertools.count()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("schema") / "empty.db"
 
     async def migrate() -> None:
-        database = Database(f"sqlite+aiosqlite:///{path}")
+        database = Database(database_url(path))
         try:
             await upgrade(database)
         finally:
@@ -82,7 +87,7 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def selling_drop(path: Path, stock: int, links: int) -> tuple[int, datetime, list[str]]:
     """A live drop selling ``stock`` units with ``links`` ready links: its id, a moment when
     anyone may claim, and the links' URLs."""
-    database = Database(f"sqlite+aiosqlite:///{path}")
+    database = Database(database_url(path))
     try:
         service = DropService(database, DropEvents())
         starts = datetime.now(UTC) + timedelta(minutes=5)
@@ -102,10 +107,7 @@ async def selling_drop(path: Path, stock: int, links: int) -> tuple[int, datetim
             urls.append(url)
     finally:
         await database.dispose()
-    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
-        connection.execute(
-            "UPDATE drops SET stock = ?, remaining = ? WHERE id = ?", (stock, stock, drop.id)
-        )
+    query(path, "UPDATE drops SET stock = :n, remaining = :n WHERE id = :id", n=stock, id=drop.id)
     return drop.id, starts + timedelta(minutes=1), urls
 
 
@@ -114,13 +116,38 @@ def batches_of(presses: list[int], cuts: list[int]) -> list[list[int]]:
     return [presses[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
+class _PostgreSQLWriter:
+    """What ``_SQLiteWriter`` is to a thread, on PostgreSQL: the thread's own engine (its own
+    connections, as another bot process has), driven by the thread's own event loop."""
+
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.database = Database(url)
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        return self.loop.run_until_complete(self.database.run_write(work))
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.database.dispose())
+        self.loop.close()
+
+
 def storm_on(schema: Path, path: Path, storm: Storm) -> None:
-    shutil.copyfile(schema, path)
+    copy_database(schema, path)
+    try:
+        _storm(path, storm)
+    finally:
+        drop_database(path)
+
+
+def _storm(path: Path, storm: Storm) -> None:
     drop_id, now, urls = asyncio.run(selling_drop(path, storm.stock, storm.links))
     decide = decide_claim(lambda _request: False)  # nobody holds a tier
     batches = batches_of(storm.presses, storm.cuts)
     # Batch i goes to thread i % threads; each thread has its own connection (engine).
-    writers = [_SQLiteWriter(f"sqlite+aiosqlite:///{path}") for _ in range(storm.threads)]
+    url = database_url(path)
+    kind = _PostgreSQLWriter if on_postgresql() else _SQLiteWriter
+    writers = [kind(url) for _ in range(storm.threads)]
     start = threading.Barrier(storm.threads)
     answers: list[tuple[int, Claimed | BaseException]] = []
     failures: list[BaseException] = []
@@ -158,21 +185,15 @@ def check(
     urls: list[str],
     answers: list[tuple[int, Claimed | BaseException]],
 ) -> None:
-    with contextlib.closing(sqlite3.connect(path)) as connection:
-        (remaining,) = connection.execute(
-            "SELECT remaining FROM drops WHERE id = ?", (drop_id,)
-        ).fetchone()
-        rows = connection.execute(
-            "SELECT c.id, c.user_id, c.link_id, c.state, l.url FROM claims c "
-            "JOIN claim_links l ON l.id = c.link_id WHERE c.drop_id = ?",
-            (drop_id,),
-        ).fetchall()
-        taken = Counter(
-            state
-            for (state,) in connection.execute(
-                "SELECT state FROM claim_links WHERE drop_id = ?", (drop_id,)
-            )
-        )
+    ((remaining,),) = query(path, "SELECT remaining FROM drops WHERE id = :id", id=drop_id)
+    rows = query(
+        path,
+        "SELECT c.id, c.user_id, c.link_id, c.state, l.url FROM claims c "
+        "JOIN claim_links l ON l.id = c.link_id WHERE c.drop_id = :id",
+        id=drop_id,
+    )
+    states = query(path, "SELECT state FROM claim_links WHERE drop_id = :id", id=drop_id)
+    taken = Counter(state for (state,) in states)
     held = [row for row in rows if row[3] in ("held", "paid")]
     assert len(held) == len(rows)  # nothing paid or expired here: every claim is held
     assert len(held) <= storm.stock, "oversold"
@@ -216,3 +237,32 @@ def test_more_links_than_units_and_many_fans_sell_exactly_the_stock(
     presses = [fan for fan in range(400) for _ in range(2)]
     storm = Storm(stock=60, links=80, presses=presses, cuts=list(range(7, 800, 7)), threads=4)
     storm_on(migrated, tmp_path / "big.db", storm)
+
+
+@pytest.mark.skipif(not on_postgresql(), reason="about PostgreSQL's row locks: PostgreSQL leg")
+async def test_a_claim_takes_the_next_link_while_another_transaction_holds_the_first(
+    tmp_path: Path,
+) -> None:
+    """Another process mid-way through something on the oldest ready link (its row locked):
+    the claim skips it (SKIP LOCKED) and takes the next, neither waiting nor turning the fan
+    away."""
+    path = tmp_path / "skip.db"
+    async with Database(database_url(path)) as database:
+        await upgrade(database)
+    drop_id, now, _ = await selling_drop(path, stock=2, links=2)
+    request = ClaimRequest(GUILD, drop_id, 7, "fan 7", FAN)
+    nobody_is_a_collector = decide_claim(lambda _request: False)
+    claim = partial(write_claim_batch, [request], nobody_is_a_collector, HOLD, now)
+    oldest = (
+        select(claim_links.c.id)
+        .where(claim_links.c.drop_id == drop_id)
+        .order_by(claim_links.c.id)
+        .limit(1)
+        .with_for_update()
+    )
+    holder, claimer = Database(database_url(path)), Database(database_url(path))
+    async with holder, claimer, holder.write() as connection:
+        locked = (await connection.execute(oldest)).scalar_one()
+        [outcome] = await asyncio.wait_for(claimer.run_write(claim), 10)
+    assert isinstance(outcome, Claimed), outcome
+    assert outcome.claim.link_id != locked

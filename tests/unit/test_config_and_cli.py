@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_settings
+from tests.databases import database_url
 from tests.harness import REPO
 
 EXAMPLE = REPO / "config.example.toml"
@@ -97,7 +98,7 @@ def test_check_valid_config_summarises_without_the_token(tmp_path: Path) -> None
 
 
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    url = database_url(tmp_path / "cli.db")
     env = {"DROPBELL_DISCORD__TOKEN": "t", "DROPBELL_DATABASE__URL": url}
     result = run_cli("db", "upgrade", "--config", os.devnull, env=env)
     assert result.returncode == 0, result.stderr

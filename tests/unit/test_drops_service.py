@@ -14,6 +14,7 @@ from services.errors import UserError
 from services.events import DropEvents
 from storage.engine import Database
 from storage.migrate import upgrade
+from tests.databases import database_url
 
 SOON = datetime.now(UTC) + timedelta(days=3)
 VETERAN = Member(frozenset(), datetime(2020, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC))
@@ -21,7 +22,7 @@ VETERAN = Member(frozenset(), datetime(2020, 1, 1, tzinfo=UTC), datetime(2021, 1
 
 @pytest.fixture
 async def service(tmp_path: Path):
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'drops.db'}")
+    database = Database(database_url(tmp_path / "drops.db"))
     await upgrade(database)
     yield DropService(database, DropEvents())
     await database.dispose()

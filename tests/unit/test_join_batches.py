@@ -17,6 +17,7 @@ from services.errors import LoggedFailure
 from services.events import DropEvents
 from storage.engine import Database
 from storage.migrate import upgrade
+from tests.databases import database_url, sqlite_only
 
 FAN = Member(frozenset(), datetime(2020, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC))
 
@@ -34,7 +35,7 @@ class FailingDatabase(Database):
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[FailingDatabase]:
-    database = FailingDatabase(f"sqlite+aiosqlite:///{tmp_path / 'joins.db'}")
+    database = FailingDatabase(database_url(tmp_path / "joins.db"))
     await upgrade(database)
     yield database
     await database.dispose()
@@ -146,6 +147,7 @@ async def test_a_batch_finds_fans_already_on_the_line_whatever_its_size(
     assert {joined.total for joined in again} == {10}
 
 
+@sqlite_only
 async def test_a_join_waits_off_the_event_loop_while_another_process_writes(
     database: FailingDatabase, tmp_path: Path
 ) -> None:

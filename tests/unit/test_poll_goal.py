@@ -18,13 +18,14 @@ from storage.migrate import upgrade
 from storage.poll_commits import CommitRequest, PollClosed, write_commit_batch
 from storage.polls import PollStore
 from storage.tables import scheduled_sends
+from tests.databases import database_url
 
 GUILD = 1
 
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'polls.db'}")
+    database = Database(database_url(tmp_path / "polls.db"))
     await upgrade(database)
     yield database
     await database.dispose()

@@ -29,6 +29,7 @@ from storage.engine import Database
 from storage.link_pool import LinkPoolStore
 from storage.migrate import upgrade
 from storage.states import DropStatus
+from tests.databases import database_url
 
 PRICE = "price_pool_tee"
 STOCK = 10
@@ -46,7 +47,7 @@ async def server() -> AsyncIterator[ShopServer]:
 async def test_a_top_up_with_a_drop_read_before_claims_issues_no_spare_links(
     server: ShopServer, tmp_path: Path
 ) -> None:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'pool.db'}")
+    database = Database(database_url(tmp_path / "pool.db"))
     shop = SandboxShop("sandbox", api_base=server.base_url)
     try:
         await upgrade(database)

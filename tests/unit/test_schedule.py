@@ -28,6 +28,7 @@ from services.schedule.service import ScheduleService
 from services.schedule.timing import lenient_utc, next_occurrence
 from storage.engine import Database
 from storage.migrate import upgrade
+from tests.databases import database_url
 
 BERLIN = "Europe/Berlin"
 
@@ -117,7 +118,7 @@ class RecordingOutbox:
 
 @pytest.fixture
 async def service(tmp_path: Path):
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'schedule.db'}")
+    database = Database(database_url(tmp_path / "schedule.db"))
     await upgrade(database)
     drops = DropService(database, DropEvents())
     service = ScheduleService(

@@ -17,6 +17,7 @@ from bot.bot import Dropbell, discover_extensions
 from bot.config import Settings
 from storage.engine import Database
 from storage.migrate import upgrade
+from tests.databases import database_url
 
 CONFLICTING = "tests.unit.conflicting_extension"
 
@@ -43,7 +44,7 @@ def label(command: Command | Group | ContextMenu) -> str:
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'structure.db'}")
+    database = Database(database_url(tmp_path / "structure.db"))
     await upgrade(database)  # as setup_hook does before loading cogs
     yield database
     await database.dispose()

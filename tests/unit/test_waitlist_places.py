@@ -17,6 +17,7 @@ from services.drops.service import DropService
 from services.events import DropEvents
 from storage.engine import Database
 from storage.migrate import upgrade
+from tests.databases import database_url, drop_database
 
 FAN = Member(frozenset(), datetime(2020, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC))
 RUNS = itertools.count()
@@ -29,7 +30,7 @@ steps = st.lists(
 
 
 async def play(path: Path, batches: list[list[tuple[str, int]]]) -> None:
-    database = Database(f"sqlite+aiosqlite:///{path}")
+    database = Database(database_url(path))
     await upgrade(database)
     try:
         service = DropService(database, DropEvents())
@@ -65,5 +66,8 @@ async def play(path: Path, batches: list[list[tuple[str, int]]]) -> None:
 def test_places_match_the_line(
     tmp_path_factory: pytest.TempPathFactory, batches: list[list[tuple[str, int]]]
 ) -> None:
-    folder = tmp_path_factory.mktemp("places")
-    asyncio.run(play(folder / f"run{next(RUNS)}.db", batches))
+    path = tmp_path_factory.mktemp("places") / f"run{next(RUNS)}.db"
+    try:
+        asyncio.run(play(path, batches))
+    finally:
+        drop_database(path)  # one database per example: not kept until the test's end

@@ -20,6 +20,7 @@ from services.registry import Services
 from shops.sandbox import SandboxShop as SandboxShopAdapter
 from storage import migrate
 from storage.engine import Database
+from tests.databases import database_url
 
 SECRET = "listener-test-secret"
 ALLOWED = {200, 400, 401, 404, 413}
@@ -41,7 +42,7 @@ class ListenerThread:
         self.loop.run_forever()
 
     async def _start(self, database_path: Path) -> None:
-        self.database = Database(f"sqlite+aiosqlite:///{database_path}")
+        self.database = Database(database_url(database_path))
         await migrate.upgrade(self.database)
         # The adapter is only asked to verify signatures here: its API is never called.
         shop = SandboxShopAdapter("sandbox", api_base="http://127.0.0.1:9", webhook_secret=SECRET)

@@ -1,5 +1,8 @@
-"""Collector tiers and profiles, the role-change queue, managers' one-time notices, purchase
-follow-ups and the counts forgotten fans leave behind.
+"""Collectors: tiers, profiles, role changes, one-time notices, follow-ups, forgotten counts.
+
+(Alembic logs the first paragraph as the revision's one-line message.) Collector tiers and
+profiles, the role-change queue, managers' one-time notices, purchase follow-ups and the counts
+forgotten fans leave behind.
 
 Revision ID: 0007
 Revises: 0006
