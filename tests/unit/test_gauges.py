@@ -1,5 +1,6 @@
-"""The database gauges of /metrics against a real SQLite file: DM queues, the oldest overdue
-send, and only live drops (the e2e test in tests/e2e/test_metrics.py scrapes a running bot)."""
+"""The database gauges of /metrics against a real database (SQLite, or PostgreSQL on that leg):
+DM queues, the oldest overdue send, and only live drops (tests/e2e/test_metrics.py scrapes a
+running bot)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from storage.engine import Database
 from storage.gauges import read_gauges
 from storage.migrate import upgrade
 from storage.tables import claim_links, claims, drops, reminder_deliveries, scheduled_sends
+from tests.databases import database_url
 
 NOW = datetime.now(UTC)
 GUILD = 1
@@ -25,7 +27,7 @@ GUILD = 1
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'gauges.db'}")
+    db = Database(database_url(tmp_path / "gauges.db"))
     await upgrade(db)
     yield db
     await db.dispose()
