@@ -18,7 +18,7 @@ import httpx
 from discord import app_commands
 from discord.ext import commands
 
-from bot import errors
+from bot import errors, interaction_meter
 from bot.config import SchedulerSettings, Settings
 from bot.inflight import InFlight
 from services.registry import Services
@@ -67,8 +67,10 @@ async def _nothing() -> None:
 
 class DropbellTree(app_commands.CommandTree["Dropbell"]):
     async def interaction_check(self, interaction: discord.Interaction[Dropbell], /) -> bool:
-        # Runs in the task of every command (and autocomplete): shutdown waits for it.
+        # Runs in the task of every command (and autocomplete): shutdown waits for it, and
+        # the interaction is counted when it ends.
         interaction.client.in_flight.track_current()
+        interaction_meter.handling(interaction)
         return True
 
     async def on_error(
@@ -194,6 +196,13 @@ class Dropbell(commands.Bot):
             log.warning("%d handlers were still running at shutdown", late)
         await self.services.idle()
         await super().close()
+
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        # discord.py dispatches "interaction" for every interaction, before its handler runs:
+        # where its answer time starts (bot/interaction_meter.py).
+        if event_name == "interaction":
+            interaction_meter.received(args[0])
+        super().dispatch(event_name, *args, **kwargs)
 
     async def on_ready(self) -> None:
         assert self.user is not None

@@ -12,6 +12,7 @@ import logging
 import discord
 from discord import app_commands
 
+from bot import interaction_meter
 from services.errors import UserError, new_error_id
 
 __all__ = ["NotManager", "UserError", "report", "sentence_for"]
@@ -74,6 +75,7 @@ async def report(interaction: discord.Interaction, error: BaseException) -> None
             interaction.user.id,
             exc_info=(type(cause), cause, cause.__traceback__),
         )
+        interaction_meter.reported(interaction, "error")
         sentence = (
             f"Something went wrong on our side (error {error_id}). It has been logged; "
             "please try again in a moment."
@@ -82,6 +84,7 @@ async def report(interaction: discord.Interaction, error: BaseException) -> None
         # A refusal is the product working (sold out, not your turn): thousands of them in a
         # claim storm cost ~5% of the bot's time at INFO (claim_storm --profile); debug only.
         log.debug("refused interaction %s: %s", interaction.id, sentence)
+        interaction_meter.reported(interaction, "refused")
     await reply_ephemeral(interaction, sentence)
 
 

@@ -4,6 +4,7 @@
   (``"dropbell:join:{drop_id}"``), so it works after a restart with nothing in memory. Its
   errors reach :func:`bot.errors.report`; discord.py would only log them, and the fan would see
   "This interaction failed" and no sentence.
+- :class:`DropbellModal`: the same for a modal's submission.
 - :class:`ManagerCog`: a command group for managers, checked again on every call.
 - :func:`services_of`: the typed way from an interaction to the feature services.
 """
@@ -17,7 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import errors
+from bot import errors, interaction_meter
 from bot.inflight import InFlight
 from services.registry import Services
 
@@ -93,10 +94,26 @@ class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         cast(BotResources, interaction.client).in_flight.track_current()
+        interaction_meter.handling(interaction)
         try:
             await self.handle(interaction)
         except Exception as error:
             await errors.report(interaction, error)
+
+
+class DropbellModal(discord.ui.Modal):
+    """A modal whose submission is tracked and counted like a button, with the one error path."""
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        # The first thing discord.py runs in the submission's task.
+        cast(BotResources, interaction.client).in_flight.track_current()
+        interaction_meter.handling(interaction)
+        return True
+
+    async def on_error(  # type: ignore[override]  # a modal's on_error has no item
+        self, interaction: discord.Interaction[Any], error: Exception, /
+    ) -> None:
+        await errors.report(interaction, error)
 
 
 def view_of(*items: discord.ui.Item[Any], disabled: bool = False) -> discord.ui.View:

@@ -81,6 +81,13 @@ class WebListener:
         )
 
     async def _metrics(self, _request: web.Request) -> web.Response:
+        # The database gauges are read here, awaited, before rendering: never inside a
+        # collector, which would block the event loop (and every fan) on a query.
+        try:
+            await self.services.gauges.refresh()
+        except Exception:
+            # The counters are still worth serving; the gauges keep their last values.
+            log.exception("metrics: reading the database gauges failed")
         return web.Response(
             body=prometheus_client.generate_latest(),
             headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST},

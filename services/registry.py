@@ -13,6 +13,7 @@ from services.events import DropEvents
 from services.followups.service import PurchaseFollowups
 from services.guild_settings import GuildSettingsService
 from services.insights.service import InsightsService
+from services.metrics import DatabaseGauges
 from services.polls.service import PollService
 from services.privacy import PrivacyService
 from services.schedule.service import ScheduleConfig, ScheduleService
@@ -33,6 +34,7 @@ class Services:
     privacy: PrivacyService
     insights: InsightsService
     followups: PurchaseFollowups
+    gauges: DatabaseGauges
 
     @classmethod
     def build(
@@ -71,6 +73,7 @@ class Services:
             privacy=PrivacyService(database, events, polls, collectors.queue.poke),
             insights=InsightsService(database, drops),
             followups=followups,
+            gauges=DatabaseGauges(database),
         )
 
     async def idle(self) -> None:

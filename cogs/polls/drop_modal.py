@@ -8,7 +8,7 @@ from typing import Any
 import discord
 
 from bot import errors
-from bot.ui import guild_id_of, services_of
+from bot.ui import DropbellModal, guild_id_of, services_of
 from cogs.drops.announcement import post_announcement
 from services.localtime import discord_timestamp
 from services.polls.wording import winner
@@ -16,7 +16,7 @@ from services.text import plural
 from storage.polls import Poll
 
 
-class DropFromPollModal(discord.ui.Modal, title="Create drop from this poll"):
+class DropFromPollModal(DropbellModal, title="Create drop from this poll"):
     name: discord.ui.TextInput[Any] = discord.ui.TextInput(
         label="Drop name", min_length=1, max_length=80
     )
@@ -66,11 +66,6 @@ class DropFromPollModal(discord.ui.Modal, title="Create drop from this poll"):
             f"starts with the {plural(fans, 'fan')} who committed, in order of first commitment.",
             ephemeral=True,
         )
-
-    async def on_error(  # type: ignore[override]  # a modal's on_error has no item
-        self, interaction: discord.Interaction[Any], error: Exception, /
-    ) -> None:
-        await errors.report(interaction, error)
 
 
 async def open_drop_modal(interaction: discord.Interaction[Any], poll_id: int) -> None:

@@ -160,7 +160,7 @@ class Sender:
         except SendFailed as error:
             await self._post_failed(row, channel_id, error)
             return
-        metrics.SCHEDULED_POSTS.labels(kind=row.kind).inc()
+        metrics.scheduled_post(row.kind, row.due_at, utcnow())
         await self.record_sent(row, message_id)
 
     async def _post_by(self, handler: SendHandler, row: ScheduledSend) -> None:
@@ -172,7 +172,7 @@ class Sender:
         if message_id is None:
             await self.sends.transition(row.id, SENDING, SendState.CANCELLED)
             return
-        metrics.SCHEDULED_POSTS.labels(kind=row.kind).inc()
+        metrics.scheduled_post(row.kind, row.due_at, utcnow())
         await self.record_sent(row, message_id)
 
     async def record_sent(self, row: ScheduledSend, message_id: int) -> None:
