@@ -28,6 +28,7 @@ BENCHMARKS = (
     "link_pool",
     "claim_storm",
     "poll_burst",
+    "insights_scale",
 )
 TIMEOUT = 1200
 

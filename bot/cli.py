@@ -32,9 +32,9 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dropbell",
-        # Only what is built: polls, collectors and insights are not yet.
-        description="dropbell: drop announcements, waitlists, countdowns, reminder DMs and "
-        "drop-day purchase links from your shop, for Discord communities.",
+        description="dropbell: pre-order polls, drop announcements, waitlists, countdowns, "
+        "reminder DMs, drop-day purchase links from your shop, collector roles and insights, "
+        "for Discord communities.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -21,11 +21,13 @@ from bot.demo_dropday import DropDay
 from bot.demo_dropday_plan import shop_sections, stock_shop
 from bot.demo_output import CONCURRENCY, VIEWER_ZONE, Printer, bounded, place_of
 from bot.demo_poll import PrePoll
+from bot.demo_returning import SecondDrop
 from bot.endpoints import loopback_connector
 from bot.runner import built_bot
 from sandbox import Sandbox, seed_demo_world
 from sandbox.results import message_text
 from sandbox.shop import SandboxShop
+from sandbox.world import BOT_DEFAULT, MANAGE_ROLES
 from services.localtime import utcnow
 from services.stats import percentile
 from services.text import plural
@@ -54,6 +56,8 @@ async def _script(
     if fan_count < 1:
         raise ValueError("the demo needs at least one fan")
     seed = seed_demo_world(sb, fans=fan_count)
+    # The bot was invited with Manage Roles: collector tiers hand out roles.
+    sb.set_bot_permissions(seed.guild.id, BOT_DEFAULT | MANAGE_ROLES)
     out.sandbox = sb
     now = datetime.now(UTC)
     newcomer = sb.create_member(seed.guild.id, "newcomer", joined_at=now - timedelta(hours=5))
@@ -105,7 +109,11 @@ async def _script(
             summary += await _countdown_and_announcements(sb, seed, bot, drop_id, reminded, out)
             summary += await PrePoll(sb, seed, database.parent, out).run()
             closed = reminded[-1] if len(reminded) > 1 else None  # closed DMs (see the countdown)
-            summary += await DropDay(sb, seed, bot, shop, reminded, closed, newcomer, out).run()
+            drop_day = DropDay(sb, seed, bot, shop, reminded, closed, newcomer, out)
+            summary += await drop_day.run()
+            summary += await SecondDrop(
+                sb, seed, bot, shop, drop_day.buyers, database.parent, out
+            ).run()
         finally:
             await bot.close()
             with contextlib.suppress(Exception):

@@ -69,6 +69,7 @@ class DropDay:
         self.drop_id = 0
         self.links: dict[int, str] = {}  # fan id -> their purchase link
         self.answers: dict[int, InteractionResult] = {}  # fan id -> their latest claim answer
+        self.buyers: list[Any] = []  # who bought, once the day is over (refunds left out)
 
     async def run(self) -> list[str]:
         started = time.perf_counter()
@@ -81,6 +82,7 @@ class DropDay:
         await self._raffle_dms(plan)
         await self._pass_to_reserves(post, plan)
         await self._refund(plan)
+        self.buyers = [f for f in plan.payers if f is not plan.refunded] + plan.promoted_payers
         tally = await self._tally()
         sent = Counter(
             (delivery.event["type"], status)

@@ -1,14 +1,18 @@
-"""Coalesced edits of a post that shows live counts (a poll's tally), within Discord's caps.
+"""Coalesced edits of a post that shows live counts (a drop's announcement and opening post, a
+poll's tally), within Discord's caps.
 
-The pattern of the drop announcement's refresher (``cogs/drops/refresher.py``), made generic:
-presses never edit the post themselves; they mark it dirty, and one background loop edits each
-dirty post when it may. A burst of a thousand presses costs a handful of edits.
+Presses never edit the post themselves: they mark it dirty, and one background loop edits each
+dirty post when it may. A burst of a thousand presses costs a handful of edits, none of them on
+a fan's click (the fan's own answer carries the exact count anyway).
 
 - an edit that would show what the post already shows is not sent;
 - a post less than an hour old is edited at most every ``fresh_interval`` seconds;
 - a post older than an hour falls under Discord's cap on edits to old messages (30046): a count
-  change waits ``old_interval`` since the last edit, an urgent change (closed) goes at once;
-- a 30046 (or any failed edit) backs the post off and keeps it dirty.
+  change waits ``old_interval`` since the last edit, while an urgent change (the drop edited,
+  opened or cancelled, the poll closed) goes at once, so the cap's few edits an hour go to what
+  matters;
+- a 30046 (or any failed edit) backs the post off and keeps it dirty: the latest state lands
+  later, never a burst of retries.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import discord
 from discord.ext import commands
@@ -36,19 +41,31 @@ FAILED_EDIT_BACKOFF = 60.0
 
 @dataclass
 class Rendered:
-    """What a post should show now; ``urgent``: a change of state, not of a count."""
+    """What a post should show now (its embed and view, or its text); ``urgent``: a change of
+    state, not of a count."""
 
     channel_id: int
     message_id: int
-    embed: discord.Embed
-    view: discord.ui.View
+    embed: discord.Embed | None = None
+    view: discord.ui.View | None = None
+    content: str | None = None
     urgent: bool = False
     shown: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.shown = json.dumps(
-            [self.embed.to_dict(), self.view.to_components()], sort_keys=True, default=str
+            [
+                self.embed.to_dict() if self.embed else None,
+                self.view.to_components() if self.view else None,
+                self.content,
+            ],
+            sort_keys=True,
+            default=str,
         )
+
+    def changes(self) -> dict[str, Any]:
+        found = {"embed": self.embed, "view": self.view, "content": self.content}
+        return {name: value for name, value in found.items() if value is not None}
 
 
 @dataclass
@@ -72,8 +89,10 @@ class PostRefresher:
         fresh_interval: float = 3.0,
         old_interval: float = 30 * 60.0,
         capped_backoff: float = 20 * 60.0,
+        on_edit: Callable[[], None] | None = None,
     ) -> None:
         self.bot = bot
+        self.on_edit = on_edit
         self.render = render
         self.name = name
         self.fresh_interval = fresh_interval
@@ -82,11 +101,14 @@ class PostRefresher:
         self.edits = 0
         self._posts: dict[int, _Post] = {}
         self._dirty: set[int] = set()
+        self._urgent: set[int] = set()  # marked urgent since their last edit
         self._refreshing: set[int] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def mark(self, key: int) -> None:
+    def mark(self, key: int, *, urgent: bool = False) -> None:
+        if urgent:
+            self._urgent.add(key)
         self._dirty.add(key)
         self._wake.set()
 
@@ -141,21 +163,22 @@ class PostRefresher:
         if now < post.blocked_until:
             return False
         rendered = await self.render(key)
-        if rendered is None:
-            return True
-        if rendered.shown == post.shown:
+        if rendered is None or rendered.shown == post.shown:
+            self._urgent.discard(key)
             return True
         old = utcnow() - discord.utils.snowflake_time(rendered.message_id) > OLD_MESSAGE_AGE
-        interval = self.old_interval if old and not rendered.urgent else self.fresh_interval
+        urgent = rendered.urgent or key in self._urgent
+        interval = self.old_interval if old and not urgent else self.fresh_interval
         if now - post.last_edit < interval:
             return False
         message = self.bot.get_partial_messageable(rendered.channel_id).get_partial_message(
             rendered.message_id
         )
         try:
-            await message.edit(embed=rendered.embed, view=rendered.view)
+            await message.edit(**rendered.changes())
         except discord.NotFound:
             log.warning("the %s post %s is gone; not editing it again", self.name, key)
+            post.shown = rendered.shown
             return True
         except discord.HTTPException as error:
             if error.code != OLD_MESSAGE_EDITS_CAPPED:
@@ -164,5 +187,8 @@ class PostRefresher:
             post.blocked_until = now + self.capped_backoff
             return False
         post.shown, post.last_edit = rendered.shown, now
+        self._urgent.discard(key)
         self.edits += 1
+        if self.on_edit is not None:
+            self.on_edit()
         return True

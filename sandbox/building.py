@@ -37,7 +37,7 @@ class WorldBuildingMixin:
         now = utcnow()
         self.world.add_member(guild.id, self.owner, joined_at=now)
         # Like Discord, the bot gets a managed role carrying the permissions it was invited with.
-        bot_role = self.world.add_role(guild.id, self.world.bot.name, guild.bot_permissions)
+        bot_role, _ = self.world.add_role(guild.id, self.world.bot.name, guild.bot_permissions)
         bot_role.managed = True
         guild.bot_role_id = bot_role.id
         self.world.add_member(guild.id, self.world.bot, joined_at=now, roles=[bot_role.id])
@@ -52,13 +52,47 @@ class WorldBuildingMixin:
         return chan
 
     def create_role(
-        self, guild_id: int, name: str, permissions: int = 0, *, mentionable: bool = False
+        self,
+        guild_id: int,
+        name: str,
+        permissions: int = 0,
+        *,
+        mentionable: bool = False,
+        position: int | None = None,
     ) -> Role:
-        role = self.world.add_role(guild_id, name, permissions, mentionable=mentionable)
+        """A role just above @everyone, as Discord creates one, or at ``position`` (roles at or
+        above it move up one, each with a GUILD_ROLE_UPDATE)."""
+        role, moved = self.world.add_role(
+            guild_id, name, permissions, mentionable=mentionable, position=position
+        )
         self.gateway.dispatch(
             "GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": payloads.role(role)}
         )
+        for other in moved:
+            self.gateway.dispatch(
+                "GUILD_ROLE_UPDATE", {"guild_id": str(guild_id), "role": payloads.role(other)}
+            )
         return role
+
+    def delete_role(self, guild_id: int, role_id: int) -> None:
+        """Someone deleted the role in Discord: members lose it, GUILD_ROLE_DELETE follows."""
+        guild = self.world.guild(guild_id)
+        role = self.world.roles.get(role_id)
+        if role is None or role.guild_id != guild_id or role_id == guild.everyone_role_id:
+            raise SandboxError(f"no deletable role {role_id} in guild {guild_id}")
+        guild.role_ids.remove(role_id)
+        del self.world.roles[role_id]
+        for member in guild.members.values():
+            if role_id in member.roles:
+                member.roles.remove(role_id)
+                self.world.refresh_permissions(member)
+        for other_id in guild.role_ids:
+            other = self.world.roles[other_id]
+            if other.position > role.position:
+                other.position -= 1
+        self.gateway.dispatch(
+            "GUILD_ROLE_DELETE", {"guild_id": str(guild_id), "role_id": str(role_id)}
+        )
 
     def create_member(
         self,
@@ -86,6 +120,14 @@ class WorldBuildingMixin:
         data["guild_id"] = str(guild_id)
         self.gateway.dispatch("GUILD_MEMBER_ADD", data)
         return member
+
+    def remove_member(self, guild_id: int, user_id: int) -> None:
+        """The member leaves the server (or is kicked): GET member answers 10007 from now on,
+        and a bot sharing no other server with them can no longer DM them (50007)."""
+        member = self.world.remove_member(guild_id, user_id)
+        self.gateway.dispatch(
+            "GUILD_MEMBER_REMOVE", {"guild_id": str(guild_id), "user": payloads.user(member.user)}
+        )
 
     def set_bot_permissions(self, guild_id: int, bitfield: int) -> None:
         """What the sandbox's own checks and ``app_permissions`` use (the bot's managed role).

@@ -134,6 +134,30 @@ def control_routes(sb: Sandbox) -> list[tuple[str, str, Handler]]:
         )
         return {"id": str(member.id), "name": member.name, "guild_id": str(member.guild_id)}
 
+    async def add_role(request: web.Request) -> Any:
+        data = await body(request)
+        position = data.get("position")
+        role = sb.create_role(
+            guild_id(data),
+            str(data["name"]),
+            int(data.get("permissions") or 0),
+            mentionable=bool(data.get("mentionable", False)),
+            position=None if position is None else int(position),
+        )
+        return payloads.role(role)
+
+    async def delete_role(request: web.Request) -> Any:
+        role = world.roles.get(int(request.match_info["role_id"]))
+        if role is None:
+            raise SandboxError(f"no role {request.match_info['role_id']}")
+        sb.delete_role(role.guild_id, role.id)
+        return {"deleted": str(role.id)}
+
+    async def bot_permissions(request: web.Request) -> Any:
+        data = await body(request)
+        sb.set_bot_permissions(guild_id(data), int(data["permissions"]))
+        return {"permissions": str(data["permissions"])}
+
     async def slash(request: web.Request) -> Any:
         data = await body(request)
         member = find_member(data)
@@ -168,6 +192,9 @@ def control_routes(sb: Sandbox) -> list[tuple[str, str, Handler]]:
     return [
         ("GET", "/_sandbox/state", guarded(state)),
         ("POST", "/_sandbox/members", guarded(add_member)),
+        ("POST", "/_sandbox/roles", guarded(add_role)),
+        ("DELETE", "/_sandbox/roles/{role_id}", guarded(delete_role)),
+        ("POST", "/_sandbox/bot-permissions", guarded(bot_permissions)),
         ("POST", "/_sandbox/slash", guarded(slash)),
         ("POST", "/_sandbox/click", guarded(click)),
         ("GET", "/_sandbox/channels/{channel_id}/messages", guarded(channel_messages)),

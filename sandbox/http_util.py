@@ -9,7 +9,15 @@ from typing import Any
 from aiohttp import web
 
 from .validation import FormErrors, Path, validate_message
-from .world import FLAG_EPHEMERAL, FLAG_LOADING, Message, StoredFile, World, utcnow
+from .world import (
+    ATTACHMENT_SIZE_LIMIT,
+    FLAG_EPHEMERAL,
+    FLAG_LOADING,
+    Message,
+    StoredFile,
+    World,
+    utcnow,
+)
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -86,8 +94,11 @@ class Upload:
     content_type: str | None
 
 
-async def read_body(request: web.Request) -> tuple[dict[str, Any], dict[int, Upload]]:
-    """JSON body, or multipart with ``payload_json`` and ``files[n]`` parts."""
+async def read_body(
+    request: web.Request, upload_limit: int = ATTACHMENT_SIZE_LIMIT
+) -> tuple[dict[str, Any], dict[int, Upload]]:
+    """JSON body, or multipart with ``payload_json`` and ``files[n]`` parts. Files adding up to
+    more than ``upload_limit`` are refused as Discord does: 413, code 40005, nothing stored."""
     if request.content_type == "multipart/form-data":
         payload: dict[str, Any] = {}
         uploads: dict[int, Upload] = {}
@@ -109,6 +120,8 @@ async def read_body(request: web.Request) -> tuple[dict[str, Any], dict[int, Upl
                     data=bytes(raw),
                     content_type=headers.get("Content-Type"),
                 )
+        if sum(len(upload.data) for upload in uploads.values()) > upload_limit:
+            raise HTTPError(413, 40005, "Request entity too large")
         return payload, uploads
     raw_body = await request.read()
     if not raw_body:

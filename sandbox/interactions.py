@@ -27,7 +27,6 @@ from .results import InteractionRecord
 from .validation import validate_modal
 from .world import FLAG_EPHEMERAL, FLAG_LOADING, Channel, Member, Message, User, World
 
-ATTACHMENT_SIZE_LIMIT = 25 * 1024 * 1024
 MODAL_RESPONSE = 9
 MAX_RECORDS = 50_000  # tokens live 15 minutes on Discord; keep the newest ones
 
@@ -48,7 +47,7 @@ def interaction_payload(
         "type": rec.type,
         "token": rec.token,
         "version": 1,
-        "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+        "attachment_size_limit": world.attachment_size_limit,
         "channel_id": str(chan.id),
         "app_permissions": str(world.bot_permissions_in(chan.id)),
         "locale": "en-US",
@@ -132,7 +131,7 @@ class InteractionStore:
             raise HTTPError(400, 40060, "Interaction has already been acknowledged.")
         if now - rec.dispatched_at > self.deadline:
             raise HTTPError(404, 10062, "Unknown interaction")
-        body, uploads = await read_body(request)
+        body, uploads = await read_body(request, self.world.attachment_size_limit)
         rtype = int(body.get("type", 0))
         data = body.get("data") or {}
         allowed = {2: {4, 5, 8, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}[rec.type]
@@ -186,7 +185,7 @@ class InteractionStore:
         rec = self._record(request)
         if rec.response_type is None:
             raise HTTPError(404, 10015, "Unknown Webhook")
-        body, uploads = await read_body(request)
+        body, uploads = await read_body(request, self.world.attachment_size_limit)
         check_message_body(body, uploads, strict=self._strict_messages())
         original = rec.original
         if rec.response_type == 5 and original is not None and original.flags & FLAG_LOADING:
@@ -226,7 +225,7 @@ class InteractionStore:
     async def edit(self, request: web.Request) -> web.Response:
         rec = self._record(request)
         msg = self._target(rec, request.match_info["message_id"])
-        body, uploads = await read_body(request)
+        body, uploads = await read_body(request, self.world.attachment_size_limit)
         check_message_body(body, uploads, strict=self._strict_messages(), creating=False)
         edit_message(self.world, msg, body, uploads, self.base_url)
         rec.resolved = True

@@ -24,6 +24,7 @@ RULES: dict[str, str] = {
     "attachment_expiry": "attachments given as command options stop being served (404)",
     "privileged_intents": "IDENTIFY with a privileged intent not granted closes with 4014",
     "scheduled_event_rules": "required fields, automatic status, finished events frozen",
+    "member_role_limit": "adding and removing a member's role share a bucket per guild",
 }
 
 
@@ -51,6 +52,10 @@ class Limits:
     # Sandbox model: an attachment given as a command option is served as long as the
     # interaction's token lives; after that a bot must already hold the bytes.
     option_attachment_lifetime: float = 15 * 60.0
+    # Sandbox model (Discord publishes no number; bots commonly observe about this): adding
+    # and removing members' roles, 10 per 10 s per guild.
+    member_role_edits: int = 10
+    member_role_window: float = 10.0
     # Discord bans a bot for 10,000 invalid requests (401/403/429) within 10 minutes.
     invalid_request_window: float = 600.0
 

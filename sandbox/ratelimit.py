@@ -24,6 +24,7 @@ class RouteLimit:
     limit: int
     per: float
     bucket_hash: str
+    bucket_key: str  # routes with the same key share their windows (one Discord bucket)
 
 
 @dataclass
@@ -62,20 +63,25 @@ class RateLimiter:
         self.global_per_second: int | None = None
         self._global = _Window(reset_at=0.0)
 
-    def set_route(self, route_key: str, limit: int, per: float) -> None:
+    def set_route(
+        self, route_key: str, limit: int, per: float, *, bucket: str | None = None
+    ) -> None:
+        """Limit a route; routes given the same ``bucket`` name share one bucket."""
         method, path = _split_key(route_key)
         key = f"{method} {path}"
-        digest = hashlib.sha1(key.encode()).hexdigest()[:16]
-        self.routes[key] = RouteLimit(limit=limit, per=per, bucket_hash=digest)
-        # Forget windows of that route so a new limit starts clean.
-        for window_key in [k for k in self._windows if k[0] == key]:
+        shared = bucket or key
+        digest = hashlib.sha1(shared.encode()).hexdigest()[:16]
+        self.routes[key] = RouteLimit(limit=limit, per=per, bucket_hash=digest, bucket_key=shared)
+        # Forget windows of that bucket so a new limit starts clean.
+        for window_key in [k for k in self._windows if k[0] == shared]:
             del self._windows[window_key]
 
     def remove_route(self, route_key: str) -> None:
         method, path = _split_key(route_key)
         key = f"{method} {path}"
-        self.routes.pop(key, None)
-        for window_key in [k for k in self._windows if k[0] == key]:
+        removed = self.routes.pop(key, None)
+        shared = removed.bucket_key if removed is not None else key
+        for window_key in [k for k in self._windows if k[0] == shared]:
             del self._windows[window_key]
 
     def set_global(self, per_second: int | None) -> None:
@@ -112,7 +118,7 @@ class RateLimiter:
         if limit is None:
             return decision
         major = tuple(str(params.get(p, "")) for p in MAJOR_PARAMETERS if p in params)
-        key = (route_key, major)
+        key = (limit.bucket_key, major)
         window_or_none = self._windows.get(key)
         if window_or_none is None or now >= window_or_none.reset_at:
             window_or_none = self._windows[key] = _Window(reset_at=now + limit.per)

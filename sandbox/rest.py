@@ -25,6 +25,7 @@ from .http_util import (
     read_body,
 )
 from .limits import Limits, RuleBook, SlidingCounter
+from .roles import MemberRoles
 from .world import (
     ATTACH_FILES,
     FLAG_EPHEMERAL,
@@ -57,6 +58,7 @@ class Rest:
         self.rules = rules
         self.limits = limits
         self.events = ScheduledEvents(world, rules, dispatch)
+        self.member_roles = MemberRoles(world, dispatch)
         # New DM channels opened recently (re-opening an existing one is not counted).
         self._dm_opens = SlidingCounter()
         # Per message: when its edits happened once it was older than the old-message age.
@@ -90,6 +92,7 @@ class Rest:
             ("GET", "/guilds/{guild_id}/channels", self.guild_channels),
             ("GET", "/guilds/{guild_id}/roles", self.guild_roles),
             ("GET", "/guilds/{guild_id}/members/{user_id}", self.get_member),
+            *self.member_roles.routes(),
             *self.events.routes(),
         ]
 
@@ -224,10 +227,16 @@ class Rest:
 
     async def send(self, request: web.Request) -> web.Response:
         chan = self._channel(request)
-        body, uploads = await read_body(request)
+        body, uploads = await read_body(request, self.world.attachment_size_limit)
         if chan.type == 1:
             recipient = self.world.users.get(chan.recipient_id or 0)
-            if recipient is None or recipient.bot or not recipient.dms_open:
+            # Discord: closed DMs, another bot, or no server shared with the bot.
+            if (
+                recipient is None
+                or recipient.bot
+                or not recipient.dms_open
+                or not self.world.shares_a_guild_with_bot(recipient.id)
+            ):
                 raise HTTPError(403, 50007, "Cannot send messages to this user")
         else:
             self._require(chan, VIEW_CHANNEL | SEND_MESSAGES | (ATTACH_FILES if uploads else 0))
@@ -264,7 +273,7 @@ class Rest:
         msg = self._message(chan, request)
         if msg.author_id != self.world.bot.id:
             raise HTTPError(403, 50005, "Cannot edit a message authored by another user")
-        body, uploads = await read_body(request)
+        body, uploads = await read_body(request, self.world.attachment_size_limit)
         check_message_body(
             body, uploads, strict=self.rules.on("message_validation"), creating=False
         )

@@ -23,6 +23,7 @@ from .interactions import InteractionStore
 from .limits import RULES, InvalidRequests, Limits, RuleBook
 from .ratelimit import GLOBAL_EXEMPT_PREFIXES, RateLimiter
 from .rest import Rest
+from .roles import MEMBER_ROLE_ROUTE
 from .world import Message, Snowflakes, User, World, utcnow
 
 API_PREFIX = "/api/v10"
@@ -30,6 +31,7 @@ GUILD_MESSAGES_INTENT = 1 << 9
 DIRECT_MESSAGES_INTENT = 1 << 12
 REQUEST_LOG = 10_000
 CHANNEL_SEND_ROUTE = "POST /channels/{channel_id}/messages"
+MEMBER_ROLE_ROUTES = tuple(f"{m} {MEMBER_ROLE_ROUTE}" for m in ("PUT", "DELETE"))
 EVENT_TICK = 0.2  # seconds between checks for scheduled events whose time has come
 
 
@@ -303,6 +305,16 @@ class Sandbox(WorldBuildingMixin, InjectionMixin):
                 )
         else:
             self.limiter.remove_route(CHANNEL_SEND_ROUTE)
+        for route in MEMBER_ROLE_ROUTES:
+            if not self.rules.on("member_role_limit"):
+                self.limiter.remove_route(route)
+            elif route not in self.limiter.routes:
+                self.limiter.set_route(
+                    route,
+                    limits.member_role_edits,
+                    limits.member_role_window,
+                    bucket="member roles",
+                )
 
     def rate_limit(self, route: str, limit: int, per: float) -> None:
         """Limit e.g. ``"POST /channels/{channel_id}/messages"`` per major parameter."""

@@ -19,6 +19,7 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 # Permission bits used by the sandbox itself (values as in discord.Permissions).
 ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
+MANAGE_ROLES = 1 << 28
 ADD_REACTIONS = 1 << 6
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
@@ -244,6 +245,11 @@ def guess_content_type(filename: str, given: str | None) -> str:
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
+# What one request may upload unless a test lowers it (Discord's depends on the server's boost
+# level and reaches bots as the interaction's ``attachment_size_limit``).
+ATTACHMENT_SIZE_LIMIT = 25 * 1024 * 1024
+
+
 class World:
     """All state of one sandbox. Mutated only from the event loop that runs the server."""
 
@@ -258,6 +264,7 @@ class World:
         self.channel_messages: dict[int, list[Message]] = {}
         self.dm_channels: dict[int, int] = {}  # user id -> DM channel id
         self.files: dict[int, StoredFile] = {}
+        self.attachment_size_limit = ATTACHMENT_SIZE_LIMIT
         self.global_commands: list[dict[str, Any]] = []
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
         self.scheduled_events: dict[int, dict[int, dict[str, Any]]] = {}
@@ -305,20 +312,35 @@ class World:
         return chan
 
     def add_role(
-        self, guild_id: int, name: str, permissions: int = 0, *, mentionable: bool = False
-    ) -> Role:
+        self,
+        guild_id: int,
+        name: str,
+        permissions: int = 0,
+        *,
+        mentionable: bool = False,
+        position: int | None = None,
+    ) -> tuple[Role, list[Role]]:
+        """A new role and the roles it pushed up. Like Discord, a new role sits just above
+        @everyone (position 1) unless a position is given; roles at or above it move up one."""
         guild = self.guild(guild_id)
+        where = 1 if position is None else max(1, position)
+        moved = []
+        for role_id in guild.role_ids:
+            other = self.roles[role_id]
+            if other.id != guild.everyone_role_id and other.position >= where:
+                other.position += 1
+                moved.append(other)
         role = Role(
             id=self.ids.now(),
             guild_id=guild_id,
             name=name,
             permissions=permissions,
-            position=len(guild.role_ids),
+            position=min(where, len(guild.role_ids)),
             mentionable=mentionable,
         )
         self.roles[role.id] = role
         guild.role_ids.append(role.id)
-        return role
+        return role, moved
 
     def add_member(
         self,
@@ -343,6 +365,18 @@ class World:
         guild.members[user.id] = member
         self.refresh_permissions(member)
         return member
+
+    def remove_member(self, guild_id: int, user_id: int) -> Member:
+        member = self.guild(guild_id).members.pop(user_id, None)
+        if member is None:
+            raise SandboxError(f"user {user_id} is not a member of guild {guild_id}")
+        return member
+
+    def shares_a_guild_with_bot(self, user_id: int) -> bool:
+        return any(
+            user_id in guild.members and self.bot.id in guild.members
+            for guild in self.guilds.values()
+        )
 
     def refresh_permissions(self, member: Member) -> None:
         member.permissions = self.compute_permissions(member)

@@ -6,14 +6,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+from services.collectors.service import CollectorService
 from services.dropday.service import DropDay
 from services.drops.service import DropService
 from services.events import DropEvents
+from services.followups.service import PurchaseFollowups
 from services.guild_settings import GuildSettingsService
+from services.insights.service import InsightsService
 from services.polls.service import PollService
+from services.privacy import PrivacyService
 from services.schedule.service import ScheduleConfig, ScheduleService
 from shops.base import Shop
 from storage.engine import Database
+from storage.followups import FollowupStore
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,10 @@ class Services:
     schedule: ScheduleService
     drop_day: DropDay
     polls: PollService
+    collectors: CollectorService
+    privacy: PrivacyService
+    insights: InsightsService
+    followups: PurchaseFollowups
 
     @classmethod
     def build(
@@ -38,16 +47,30 @@ class Services:
         guild_settings = GuildSettingsService(database)
         drops = DropService(database, events)
         schedule_service = ScheduleService(database, schedule, guild_settings, drops)
-        drop_day = DropDay(database, events, shops or {}, hold)
+        collectors = CollectorService(database)
+        drop_day = DropDay(database, events, shops or {}, hold, collectors.is_collector)
+        # A purchase or refund wakes the role queue (its rows are already committed).
+        drop_day.orders.listeners.append(collectors)
         # An opening post waits (briefly) for the drop's purchase links.
         schedule_service.before_opening = drop_day.prepare_opening
+        # A purchase by a fan who asked for reminders owes one thank-you DM, sent by the
+        # schedule's DM machinery.
+        followups = PurchaseFollowups(
+            FollowupStore(database), schedule_service.reminders, schedule_service.dm_queue
+        )
+        drop_day.orders.listeners.append(followups)
+        polls = PollService(database, schedule_service, drops, currency)
         return cls(
             events=events,
             guild_settings=guild_settings,
             drops=drops,
             schedule=schedule_service,
             drop_day=drop_day,
-            polls=PollService(database, schedule_service, drops, currency),
+            polls=polls,
+            collectors=collectors,
+            privacy=PrivacyService(database, events, polls, collectors.queue.poke),
+            insights=InsightsService(database, drops),
+            followups=followups,
         )
 
     async def idle(self) -> None:

@@ -86,7 +86,7 @@ manager_notices = Table(
 )
 
 # One thank-you DM per purchase (the claim's id is the key), to fans who opted in to reminders.
-# pending -> sending -> sent, or unreachable, skipped, failed.
+# pending -> sending -> sent, or unreachable, skipped, failed, uncertain (see storage/followups.py).
 purchase_followups = Table(
     "purchase_followups",
     metadata,

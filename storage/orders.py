@@ -11,11 +11,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import ColumnElement, Connection, Row, func, select
 
+from storage.collector_tables import forgotten_counts
+from storage.collectors import recount_after_order
 from storage.drops import Drop
 from storage.engine import Database
-from storage.states import ClaimState
+from storage.followups import owe_followup
+from storage.states import ClaimState, LinkState
 from storage.tables import claim_links, claims, drops, shop_events
 
 
@@ -27,8 +30,15 @@ class Outcome(StrEnum):
     EXPIRED = "expired"
     RESTOCKED = "restocked"
     UNMATCHED = "unmatched"  # no claim of ours carries this link
+    # A refund of a fan who used /privacy forget: their claim is gone, the drop's anonymous
+    # counts move one purchase from paid to refunded.
+    FORGOTTEN_REFUND = "forgotten-refund"
     IGNORED = "ignored"
     REPEAT = "repeat"  # this delivery was applied before
+
+
+# Outcomes that change a fan's count of purchases.
+COUNTED_OUTCOMES = (Outcome.PAID, Outcome.LATE_PAID, Outcome.REFUNDED)
 
 
 @dataclass(frozen=True)
@@ -156,10 +166,40 @@ def _find_claim(connection: Connection, facts: OrderFacts) -> Row[Any] | None:
     return None
 
 
+def _forgotten_refund(connection: Connection, facts: OrderFacts) -> bool:
+    """A refund through a link we handed out whose claim was forgotten: the drop's anonymous
+    counts follow (paid - 1, refunded + 1), so its totals stay true. Found by the link's own id
+    or the claim_ref; a refund naming only its order (Shopify) cannot be traced once the claim
+    is gone, and stays unmatched."""
+    link = claim_links.c
+    found: ColumnElement[bool] | None = None
+    if facts.link_ref:
+        found = (link.shop == facts.shop) & (link.link_ref == facts.link_ref)
+    elif facts.claim_ref:
+        found = link.claim_ref == facts.claim_ref
+    if found is None:
+        return False
+    drop_id = connection.execute(
+        select(link.drop_id).where(found, link.state == LinkState.TAKEN)
+    ).scalar_one_or_none()
+    if drop_id is None:
+        return False
+    moved = connection.execute(
+        forgotten_counts.update()
+        .where(forgotten_counts.c.drop_id == drop_id, forgotten_counts.c.paid > 0)
+        .values(paid=forgotten_counts.c.paid - 1, refunded=forgotten_counts.c.refunded + 1)
+    )
+    return moved.rowcount == 1
+
+
 def _apply(connection: Connection, facts: OrderFacts, now: datetime) -> Applied:
     if _seen(connection, facts):
         return Applied(Outcome.REPEAT)
     outcome, applied = _effect(connection, facts, now)
+    if applied.claim_id is not None and outcome in COUNTED_OUTCOMES:
+        recount_after_order(connection, applied.claim_id, now)  # collectors' counts and roles
+    if outcome in (Outcome.PAID, Outcome.LATE_PAID):  # the thank-you DM, owed with the purchase
+        owe_followup(connection, applied, now)
     _remember(connection, facts, outcome, now)
     return applied
 
@@ -169,6 +209,8 @@ def _effect(connection: Connection, facts: OrderFacts, now: datetime) -> tuple[O
         return Outcome.IGNORED, Applied(Outcome.IGNORED)
     claim = _find_claim(connection, facts)
     if claim is None:
+        if facts.kind == "refunded" and _forgotten_refund(connection, facts):
+            return Outcome.FORGOTTEN_REFUND, Applied(Outcome.FORGOTTEN_REFUND)
         return Outcome.UNMATCHED, Applied(Outcome.UNMATCHED, order_ref=facts.order_ref)
     claim_id, drop_id, user_id, state = claim.id, claim.drop_id, claim.user_id, claim.state
     order_ref = facts.order_ref or claim.order_ref

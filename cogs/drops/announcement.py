@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -75,11 +74,6 @@ def render_embed(drop: Drop, waitlist_count: int, *, with_image: bool = True) ->
         text=f"dropbell · drop {drop.id} · {format_local(drop.starts_at, drop.timezone)}"
     )
     return embed
-
-
-def fingerprint(embed: discord.Embed, view: discord.ui.View) -> str:
-    """What a post shows, as text: an edit that would show the same is not sent."""
-    return json.dumps([embed.to_dict(), view.to_components()], sort_keys=True, default=str)
 
 
 def render_view(drop: Drop) -> discord.ui.View:

@@ -7,6 +7,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.errors import UserError
 from bot.ui import guild_id_of, services_of
 from services.drops.rules import (
     MAX_DAYS,
@@ -68,3 +69,23 @@ def member_facts(user: discord.Member | discord.User) -> Member:
             joined_server_at=user.joined_at,
         )
     return Member(frozenset(), user.created_at, None)
+
+
+async def member_in_drop_server(
+    interaction: discord.Interaction[Any], drop_id: int
+) -> tuple[int, discord.Member]:
+    """From a DM (no server, the user a plain User): the drop's server and the fan as its
+    member, fetched through REST so entry requirements judge their real roles and join date.
+    Only a press in a DM pays this request; in the server the interaction carries the member."""
+    drop = await services_of(interaction).drops.get_any(drop_id)
+    guild = interaction.client.get_guild(drop.guild_id) if drop is not None else None
+    if drop is None or guild is None:
+        raise UserError("That drop no longer exists, so there is no waitlist to join.")
+    try:
+        member = await guild.fetch_member(interaction.user.id)
+    except discord.NotFound:
+        raise UserError(
+            f"You're no longer a member of **{guild.name}**, so you can't join **{drop.name}**; "
+            "join the server again first."
+        ) from None
+    return guild.id, member

@@ -10,7 +10,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.ui import guild_id_of, services_of
-from cogs.drops.options import drop_autocomplete, member_facts, resolve_drop
+from cogs.drops.options import (
+    drop_autocomplete,
+    member_facts,
+    member_in_drop_server,
+    resolve_drop,
+)
 from services.drops.wording import (
     opening_phrase,
     place_phrase,
@@ -29,13 +34,15 @@ RECENTLY_ENDED = timedelta(days=7)
 
 
 async def answer_join(interaction: discord.Interaction[Any], drop_id: int) -> None:
-    """A join, by slash command or button: the same sentence either way."""
+    """A join, by slash command or button (on the announcement, or in the thank-you DM after
+    a purchase): the same sentence every way."""
+    fan: discord.Member | discord.User
+    if interaction.guild_id is None:
+        guild_id, fan = await member_in_drop_server(interaction, drop_id)
+    else:
+        guild_id, fan = interaction.guild_id, interaction.user
     joined = await services_of(interaction).drops.join(
-        guild_id_of(interaction),
-        drop_id,
-        interaction.user.id,
-        interaction.user.display_name,
-        member_facts(interaction.user),
+        guild_id, drop_id, fan.id, fan.display_name, member_facts(fan)
     )
     # The one REST call of a join; the announcement count follows off the hot path.
     await interaction.response.send_message(place_sentence(joined), ephemeral=True)

@@ -80,11 +80,16 @@ class DiscordOutbox:
         return channel.id
 
     async def dm(self, channel_id: int, content: str, drop_id: int) -> int:
+        return await self.dm_with_view(channel_id, content, stop_reminders_view(drop_id))
+
+    async def dm_with_view(
+        self, channel_id: int, content: str, view: discord.ui.View | None
+    ) -> int:
+        """A DM (mentions off) with these buttons, if any; the message id."""
         channel = self.bot.get_partial_messageable(channel_id, type=discord.ChannelType.private)
-        kwargs: dict[str, Any] = {
-            "view": stop_reminders_view(drop_id),
-            "allowed_mentions": discord.AllowedMentions.none(),
-        }
+        kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
+        if view is not None:
+            kwargs["view"] = view
         try:
             message = await channel.send(content, **kwargs)
         except discord.HTTPException as error:

@@ -25,13 +25,9 @@ from storage.claims import (
 )
 from storage.engine import Database
 
-# Who holds a collector tier's role: the collectors issue fills this in (issue 13). Until then
-# nobody does, and collectors-first behaves as waitlist-order, which the announcement says.
+# Who holds a collector tier's role (services.collectors.service.CollectorService.is_collector):
+# sync and cheap, it runs inside the claim transaction.
 IsCollector = Callable[[ClaimRequest], bool]
-
-
-def nobody_is_a_collector(_request: ClaimRequest) -> bool:
-    return False
 
 
 def sold_out_sentence(error: SoldOut) -> str:
@@ -64,7 +60,7 @@ class ClaimService:
         database: Database,
         hold: timedelta,
         on_claimed: Callable[[int], None],
-        is_collector: IsCollector = nobody_is_a_collector,
+        is_collector: IsCollector,
     ) -> None:
         self.database = database
         self.hold = hold

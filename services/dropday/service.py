@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 
-from services.dropday.claims import ClaimService
+from services.dropday.claims import ClaimService, IsCollector
 from services.dropday.keeper import Keeper
 from services.dropday.orders import Orders
 from services.dropday.pool import LinkPool
@@ -31,6 +31,7 @@ class DropDay:
         events: DropEvents,
         shops: Mapping[str, Shop],
         hold: timedelta,
+        is_collector: IsCollector,
     ) -> None:
         self.events = events
         self.shops = shops
@@ -48,7 +49,7 @@ class DropDay:
             hold=hold,
             stock_changed=self.stock_changed,
         )
-        self.claims = ClaimService(database, hold, self.stock_changed)
+        self.claims = ClaimService(database, hold, self.stock_changed, is_collector)
         self.orders = Orders(OrderStore(database), shops, self.stock_changed, events)
         self.orders.late_payment = self._late_payment
         self.products = Products(shops)

@@ -14,8 +14,7 @@ from services.text import plural
 from storage.drops import Drop
 from storage.states import Allocation, DropStatus
 
-# Only what runs today: the raffle's seed commitment and collectors' tiers are not built yet, so
-# these texts do not promise them (say them here the day they run).
+# Only what runs today (say a rule here the day it runs).
 ALLOCATIONS: Mapping[Allocation, str] = {
     Allocation.WAITLIST_ORDER: (
         "Links go out in waitlist order: during early access, fans on the waitlist by place, "
@@ -27,8 +26,8 @@ ALLOCATIONS: Mapping[Allocation, str] = {
         "at the draw, so anyone can re-run it."
     ),
     Allocation.COLLECTORS_FIRST: (
-        "Collectors first, then the rest of the waitlist in order (until collector tiers are "
-        "set up, that is waitlist order)."
+        "Collectors first: members holding a collector tier's role (earned by purchases here, "
+        "see /collector profile) may claim as soon as it opens; then the waitlist in order."
     ),
 }
 MAX_NAME_LENGTH = 80

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
@@ -267,6 +267,13 @@ class PollService:
         for poll_id in {request.poll_id for request in batch}:
             self._changed(poll_id)
         return written.outcomes
+
+    def commitments_removed(self, poll_ids: Iterable[int]) -> None:
+        """Another writer (``/privacy forget``) removed commitments of these open polls: their
+        remembered commitments are read again on the next press, and their posts follow."""
+        for poll_id in poll_ids:
+            self._mine.pop(poll_id, None)
+            self._changed(poll_id)
 
     async def _mine_of(self, poll_id: int, user_id: int) -> tuple[tuple[int, int], ...]:
         loading = self._loading.get(poll_id)

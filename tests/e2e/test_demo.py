@@ -41,6 +41,7 @@ async def test_demo_runs_for_any_crowd_and_prints_no_raw_markup(
     assert re.search(r"Opens: \w{3} \d\d \w{3} 18:00 CES?T \(in \d days\)", printed)
     assert "You're #1 of 1 for Night Moth Tee" in printed
     check_poll(printed, fans, tmp_path)
+    check_second_drop(printed, tmp_path)
 
     # Drop day: the draw re-run from the published seed matches, and the tally adds up.
     assert "the commitment shown since the drop was announced: matches" in printed
@@ -61,6 +62,24 @@ async def test_demo_runs_for_any_crowd_and_prints_no_raw_markup(
     assert webhooks is not None
     statuses = re.findall(r"\d+ [\w.]+ → (\d+)", webhooks.group(1))
     assert statuses and set(statuses) == {"200"}
+
+
+def check_second_drop(printed: str, folder: Path) -> None:
+    """The last part: the first drop's buyers come back, earn @Collector, and /insights writes
+    its three charts and its CSV next to the database."""
+    found = re.search(
+        r"second drop: (\d+) returning buyers? bought again and hold @Collector", printed
+    )
+    assert found is not None and int(found.group(1)) >= 1
+    assert "Tier: Collector." in printed  # a returning buyer's /collector profile
+    charts = re.search(r"insights charts and CSV: (.*)", printed)
+    assert charts is not None
+    paths = [Path(p) for p in charts.group(1).split(", ")]
+    assert [p.suffix for p in paths] == [".png", ".png", ".png", ".csv"]
+    for path in paths:
+        assert path.parent == folder and path.stat().st_size > 0
+        if path.suffix == ".png":
+            assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def check_poll(printed: str, fans: int, folder: Path) -> None:

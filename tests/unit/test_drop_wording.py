@@ -85,7 +85,9 @@ def test_reminder_sentence_says_what_is_past_and_what_will_come() -> None:
 
 
 def test_allocations_promise_nothing_unbuilt() -> None:
-    # The raffle's commit-reveal is built (drop day); collector tiers are not yet.
+    # The raffle's commit-reveal and collector tiers are built; the text says how they work.
     assert "seed" in ALLOCATIONS[Allocation.RAFFLE].lower()
+    assert "collector tier's role" in ALLOCATIONS[Allocation.COLLECTORS_FIRST]
+    assert "until collector tiers" not in ALLOCATIONS[Allocation.COLLECTORS_FIRST]
     texts = " ".join(ALLOCATIONS.values()).lower()
     assert "head start" not in texts

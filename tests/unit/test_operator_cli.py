@@ -240,11 +240,12 @@ def test_help_describes_only_the_commands_that_exist(tmp_path: Path) -> None:
     result = dropbell(tmp_path, "--help")
     assert result.returncode == 0
     assert (
-        "dropbell: drop announcements, waitlists, countdowns, reminder DMs and drop-day "
-        "purchase links from your shop, for Discord communities." in " ".join(result.stdout.split())
+        "dropbell: pre-order polls, drop announcements, waitlists, countdowns, reminder DMs, "
+        "drop-day purchase links from your shop, collector roles and insights, for Discord "
+        "communities." in " ".join(result.stdout.split())
     )
     # Not built yet, so not promised.
-    for unbuilt in ("poll", "collector", "insight"):
+    for unbuilt in ("postgres", "shard"):
         assert unbuilt not in result.stdout.lower()
     listed = re.findall(r"^    (\w+) ", result.stdout, flags=re.MULTILINE)
     assert listed == ["run", "demo", "sandbox", "check", "db", "sync"]

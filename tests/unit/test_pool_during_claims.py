@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from sandbox.shop import SandboxShop as ShopServer
-from services.dropday.claims import nobody_is_a_collector
 from services.dropday.pool import LinkPool, margin
 from services.drops.allocation import decide_claim
 from services.drops.rules import DropSpec, Member
@@ -66,7 +65,7 @@ async def test_a_top_up_with_a_drop_read_before_claims_issues_no_spare_links(
 
         # Six fans claim (one group commit), after the keeper read the drop as `live`.
         requests = [ClaimRequest(1, live.id, fan, f"fan {fan}", FAN) for fan in range(6)]
-        decide = decide_claim(nobody_is_a_collector)
+        decide = decide_claim(lambda _request: False)  # nobody holds a tier
         outcomes = await database.run_write(
             partial(write_claim_batch, requests, decide, HOLD, starts + timedelta(minutes=1))
         )

@@ -1,0 +1,1 @@
+"""/insights: the brand's measures of a drop (docs/measures.md)."""
