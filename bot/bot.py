@@ -142,6 +142,8 @@ class Dropbell(commands.Bot):
         # Migrations first: cogs may read their tables when they load.
         revision = await migrate.upgrade(self.database)
         log.info("database (%s) at migration %s", self.database.kind, revision)
+        # Before the features load: the first process leads, and theirs start with them.
+        await self.services.leadership.begin()
         for name in self.extension_names:
             await self._load(name)
         guild_id = self.settings.discord.dev_guild_id
@@ -194,6 +196,8 @@ class Dropbell(commands.Bot):
             log.warning("%d handlers were still running at shutdown", late)
         await self.services.idle()
         await super().close()
+        # The features stopped their duties as they unloaded; now the lock goes.
+        await self.services.leadership.end()
 
     async def on_ready(self) -> None:
         assert self.user is not None

@@ -13,12 +13,14 @@ from services.events import DropEvents
 from services.followups.service import PurchaseFollowups
 from services.guild_settings import GuildSettingsService
 from services.insights.service import InsightsService
+from services.leadership import Leadership
 from services.polls.service import PollService
 from services.privacy import PrivacyService
 from services.schedule.service import ScheduleConfig, ScheduleService
 from shops.base import Shop
 from storage.engine import Database
 from storage.followups import FollowupStore
+from storage.leader_lock import LeaderLock
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class Services:
     privacy: PrivacyService
     insights: InsightsService
     followups: PurchaseFollowups
+    # Which process (of several on one PostgreSQL database) runs the background work.
+    leadership: Leadership
 
     @classmethod
     def build(
@@ -71,6 +75,7 @@ class Services:
             privacy=PrivacyService(database, events, polls, collectors.queue.poke),
             insights=InsightsService(database, drops),
             followups=followups,
+            leadership=Leadership(LeaderLock(database)),
         )
 
     async def idle(self) -> None:

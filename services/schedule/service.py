@@ -37,7 +37,7 @@ from storage.drops import Drop
 from storage.engine import Database
 from storage.reminders import ReminderStore
 from storage.schedule import SendStore
-from storage.states import SendKind
+from storage.states import SendKind, SendState
 
 log = logging.getLogger("dropbell.schedule")
 
@@ -160,6 +160,22 @@ class ScheduleService:
         if self.sender is not None and self.sender.inflight:
             await asyncio.wait(set(self.sender.inflight), timeout=STOP_TIMEOUT)
         await self.dm_queue.stop()
+
+    async def sweep(self) -> None:
+        """Follow rows another bot process wrote or changed since the last look (a drop created
+        or moved through it): the job cache mirrors the pending rows again."""
+        if not self.jobs.running:
+            return
+        cached = self.jobs.due_times()
+        pending = set()
+        for row in await self.sends.in_states(SendState.PENDING):
+            job = JobCache.job_id(row.id)
+            pending.add(job)
+            if cached.get(job) != row.due_at:
+                self.jobs.schedule(row)
+        for job in cached.keys() - pending:
+            self.jobs.unschedule(JobCache.send_id(job))
+        await self.dm_queue.sweep()
 
     async def fire_now(self, send_id: int) -> None:
         """Send a pending row at once (a /poll close): the same claim, so it still goes once."""
