@@ -202,3 +202,17 @@ class Dropbell(commands.Bot):
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info("logged in as %s (%s) in %d servers", self.user, self.user.id, len(self.guilds))
+
+
+class ShardedDropbell(Dropbell, commands.AutoShardedBot):
+    """The bot running the shards ``discord.shard_ids`` of ``discord.shard_count``: Discord
+    sends it only the servers of those shards; other processes run the rest."""
+
+
+def build_bot(settings: Settings, **options: Any) -> Dropbell:
+    shards = settings.discord.shards
+    if shards is None:
+        return Dropbell(settings=settings, **options)
+    return ShardedDropbell(
+        settings=settings, shard_ids=shards, shard_count=settings.discord.shard_count, **options
+    )
