@@ -55,7 +55,11 @@ async def test_two_processes_each_run_their_shard_and_a_join_works_in_each(
         assert shards == [[0, SHARDS], [1, SHARDS]]
         for shard, process in enumerate(processes):
             seen = f"in {servers_of(sandbox, shard)} servers"
-            await wait_for(lambda p=process, s=seen: s in p.output(), 15, f"shard {shard} ready")
+
+            def ready(process: BotProcess = process, seen: str = seen) -> bool:
+                return seen in process.output()
+
+            await wait_for(ready, 15, f"shard {shard} ready")
         for community in communities:
             post = await create_drop(sandbox, community, timeout=10)
             fan = community.fans[0]
