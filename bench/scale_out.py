@@ -32,7 +32,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from bench import targets
+from bench import row_contention, targets
 from bench.bot_process import PROJECT_ROOT, dropbell_process
 from bench.claim_storm import PRICE, create_selling_drop, link_url, open_drop
 from bench.floor import Figures, measure, print_checks
@@ -263,6 +263,9 @@ async def run(n: int, stock: int, concurrency: int, joins: int) -> bool:
                     flush=True,
                 )
                 checks[f"{label}: {entries:,} entries for {joins:,} joins"] = entries == joins
+            print("row contention: lock + conditional decrement of a drop row, committed")
+            for line in await row_contention.measure(await fresh_database(admin)):
+                print(line, flush=True)
     return print_checks(checks)
 
 
