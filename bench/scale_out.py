@@ -166,12 +166,23 @@ async def storm(
             j = i % k
             return press(fans[j][i // k], posts[j], drops[j])
 
+        # The server's processes answering the bots (their pooled connections persist).
+        backends = [
+            pid
+            for (pid,) in await rows(
+                url,
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+        ]
+        server_before = sum(cpu_seconds(pid) for pid in backends)
         cpu_before = [cpu_seconds(pid) for pid in pids]
         own_before, wall_before = time.process_time(), time.monotonic()
         figures = await measure(inject, (n // k) * k, concurrency)
         wall = time.monotonic() - wall_before
         sandbox_cpu = (time.process_time() - own_before) / wall
         bots_cpu = [(cpu_seconds(pid) - b) / wall for pid, b in zip(pids, cpu_before, strict=True)]
+        server_cpu = (sum(cpu_seconds(pid) for pid in backends) - server_before) / wall
         await asyncio.sleep(1)
     remaining = dict(await rows(url, "SELECT id, remaining FROM drops"))
     claims = dict(
@@ -191,7 +202,8 @@ async def storm(
     line = (
         f"  {k} process{'es' if k > 1 else ''}: {figures.per_second:7.1f} claims/s, p50 "
         f"{figures.p50_ms:.1f} ms, p99 {figures.p99_ms:.1f} ms, {figures.errors} errors; "
-        f"CPU: bots {cpu}, sandbox {sandbox_cpu * 100:.0f}%"
+        f"CPU: bots {cpu}, PostgreSQL {server_cpu * 100:.0f}% ({len(backends)} connections), "
+        f"sandbox {sandbox_cpu * 100:.0f}%"
     )
     return figures, checks, line
 
