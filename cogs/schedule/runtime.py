@@ -18,7 +18,9 @@ class Schedule(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        # Only the leading bot process sends (at once if this one leads).
+        # Every process may post what is asked of it now (a /poll close); only the leading one
+        # runs the schedule (at once if this one leads).
+        self.bot.services.schedule.attach(DiscordOutbox(self.bot))
         await self.bot.services.leadership.take_on("schedule", self._start, self._stop, self._sweep)
 
     async def cog_unload(self) -> None:
@@ -38,6 +40,8 @@ class Schedule(commands.Cog):
         # stays pending.
         await self.bot.services.drop_day.stop()
         await self.bot.services.schedule.stop()
+        if not self.bot.is_closed():  # leadership lost, the process lives on as a follower
+            self.bot.services.schedule.attach(DiscordOutbox(self.bot))
 
     async def _sweep(self) -> None:
         await self.bot.services.schedule.sweep()

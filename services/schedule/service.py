@@ -88,9 +88,10 @@ class ScheduleService:
         # Units came back to a live drop: its opted-in fans hear it by DM.
         drops.events.on_restock(partial(self.drop_plan.owe_dms, kind=SendKind.RESTOCK))
 
-    async def start(self, outbox: Outbox) -> None:
-        """Start the scheduler and rebuild it from the table (in the background: no waiting
-        for the gateway; posting needs only REST)."""
+    def attach(self, outbox: Outbox) -> None:
+        """Post through ``outbox`` from now on: what any process may send on request (a
+        ``/poll close`` fires its row at once, through the same claim), and the managers'
+        reports. The schedule itself runs only after :meth:`start` (in the leading process)."""
         reports = ManagerReports(outbox, self.guild_settings, self.drops, self.config.grace_hours)
         self.reports = reports
         self.sender = Sender(
@@ -104,6 +105,13 @@ class ScheduleService:
             handlers=self.handlers,
         )
         self.sender.before_opening = self.before_opening
+
+    async def start(self, outbox: Outbox) -> None:
+        """Start the scheduler and rebuild it from the table (in the background: no waiting
+        for the gateway; posting needs only REST)."""
+        self.attach(outbox)
+        assert self.sender is not None and self.reports is not None
+        reports = self.reports
         recovery = Recovery(
             sends=self.sends,
             drops=self.drops,

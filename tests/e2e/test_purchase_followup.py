@@ -3,8 +3,6 @@ shop, the real bot, DMs and a button pressed in a DM through the sandbox."""
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +15,7 @@ from sandbox.shop.server import SandboxShop
 from sandbox.shop.stripe_wire import Delivery
 from services.drops.rules import DropSpec
 from services.localtime import utcnow
+from tests.databases import query
 from tests.e2e.drop_day_support import (
     PRICE,
     drop_opening_in,
@@ -44,13 +43,10 @@ def thank_you_dms(sb: Sandbox, user_id: int) -> list[Message]:
 
 def followup_rows(path: Path) -> list[tuple[int, str, int | None, int | None]]:
     """(user id, state, next drop id, message id) of every purchase_followups row."""
-    with contextlib.closing(sqlite3.connect(path, timeout=10)) as connection:
-        return list(
-            connection.execute(
-                "SELECT user_id, state, next_drop_id, message_id FROM purchase_followups"
-                " ORDER BY claim_id"
-            )
-        )
+    return query(
+        path,
+        "SELECT user_id, state, next_drop_id, message_id FROM purchase_followups ORDER BY claim_id",
+    )
 
 
 def states_are(path: Path, *states: str) -> Callable[[], bool]:
@@ -168,8 +164,7 @@ async def test_closed_dms_are_recorded_unreachable_and_not_retried(
         await buy(sandbox, shop, post, fan, drop_id)
         await wait_for(states_are(database_path, "unreachable"), timeout=10, what="unreachable")
         assert sandbox.invalid_request_breakdown() == {"403/50007": 1}
-        with contextlib.closing(sqlite3.connect(database_path)) as connection:
-            unreachable = connection.execute("SELECT user_id, code FROM dm_unreachable").fetchall()
+        unreachable = query(database_path, "SELECT user_id, code FROM dm_unreachable")
         assert unreachable == [(fan.id, 50007)]
 
         await runner.stop()
@@ -204,9 +199,7 @@ async def test_a_dm_left_sending_by_a_crash_is_settled_never_sent_twice(
         # Both rows as a crash leaves them between claiming and marking sent: Discord took the
         # first DM; the second never left (its message is not in the fan's DMs).
         sandbox.world.delete_message(gone)
-        with contextlib.closing(sqlite3.connect(database_path, timeout=10)) as connection:
-            connection.execute("UPDATE purchase_followups SET state = 'sending', message_id = NULL")
-            connection.commit()
+        query(database_path, "UPDATE purchase_followups SET state = 'sending', message_id = NULL")
         runner, bot = await start_drop_day_bot(sandbox, shop, database_path, community)
         await bot.services.followups.wait_started()
         await wait_for(states_are(database_path, "sent", "sent"), timeout=10, what="settled")
