@@ -189,4 +189,4 @@ class ScheduleService:
         """Send a pending row at once (a /poll close): the same claim, so it still goes once."""
         self.jobs.unschedule(send_id)
         if self.sender is not None:
-            await self.sender.fire(send_id)
+            await self.sender.fire(send_id, early=True)
