@@ -29,6 +29,7 @@ BENCHMARKS = (
     "claim_storm",
     "poll_burst",
     "insights_scale",
+    "scale_out",
 )
 TIMEOUT = 1200
 

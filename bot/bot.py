@@ -144,6 +144,8 @@ class Dropbell(commands.Bot):
         # Migrations first: cogs may read their tables when they load.
         revision = await migrate.upgrade(self.database)
         log.info("database (%s) at migration %s", self.database.kind, revision)
+        # Before the features load: the first process leads, and theirs start with them.
+        await self.services.leadership.begin()
         for name in self.extension_names:
             await self._load(name)
         guild_id = self.settings.discord.dev_guild_id
@@ -196,6 +198,8 @@ class Dropbell(commands.Bot):
             log.warning("%d handlers were still running at shutdown", late)
         await self.services.idle()
         await super().close()
+        # The features stopped their duties as they unloaded; now the lock goes.
+        await self.services.leadership.end()
 
     def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
         # discord.py dispatches "interaction" for every interaction, before its handler runs:
@@ -207,3 +211,17 @@ class Dropbell(commands.Bot):
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info("logged in as %s (%s) in %d servers", self.user, self.user.id, len(self.guilds))
+
+
+class ShardedDropbell(Dropbell, commands.AutoShardedBot):
+    """The bot running the shards ``discord.shard_ids`` of ``discord.shard_count``: Discord
+    sends it only the servers of those shards; other processes run the rest."""
+
+
+def build_bot(settings: Settings, **options: Any) -> Dropbell:
+    shards = settings.discord.shards
+    if shards is None:
+        return Dropbell(settings=settings, **options)
+    return ShardedDropbell(
+        settings=settings, shard_ids=shards, shard_count=settings.discord.shard_count, **options
+    )

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
@@ -62,6 +70,39 @@ class DiscordSettings(_Section):
         default=None,
         description="If set, commands are synced to this one server at start (instant updates).",
     )
+    shard_count: int | None = Field(
+        default=None,
+        ge=1,
+        description="How many shards the bot's servers are split into across all its processes "
+        "(Discord sends server S to shard (S >> 22) % shard_count). Unset: one, unsharded.",
+    )
+    shard_ids: list[int] | None = Field(
+        default=None,
+        description="The shards this process runs, each within 0..shard_count-1 (several "
+        "processes on one PostgreSQL database split them). Unset: all of them.",
+    )
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> DiscordSettings:
+        ids = self.shard_ids
+        if ids is None:
+            return self
+        if self.shard_count is None:
+            raise ValueError("shard_ids needs shard_count: set how many shards there are in all")
+        wrong = [i for i in ids if not 0 <= i < self.shard_count]
+        if wrong or not ids or len(set(ids)) != len(ids):
+            raise ValueError(
+                f"shard_ids must be distinct numbers from 0 to {self.shard_count - 1} "
+                f"(shard_count is {self.shard_count}); got {ids}"
+            )
+        return self
+
+    @property
+    def shards(self) -> list[int] | None:
+        """The shard ids this process runs, or None when the bot is not sharded."""
+        if self.shard_count is None:
+            return None
+        return self.shard_ids if self.shard_ids is not None else list(range(self.shard_count))
 
     @field_validator("token")
     @classmethod

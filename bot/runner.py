@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import httpx
 
-from bot.bot import Dropbell
+from bot.bot import Dropbell, build_bot
 from bot.config import Settings
 from bot.endpoints import point_discord_at
 from bot.shop_connections import connect_shops
@@ -52,8 +52,8 @@ async def built_bot(
         async with (
             Database(settings.database.url) as database,
             httpx.AsyncClient(timeout=10.0) as http_client,
-            Dropbell(
-                settings=settings,
+            build_bot(
+                settings,
                 database=database,
                 http_client=http_client,
                 connector=connector,

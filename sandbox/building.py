@@ -41,7 +41,7 @@ class WorldBuildingMixin:
         bot_role.managed = True
         guild.bot_role_id = bot_role.id
         self.world.add_member(guild.id, self.world.bot, joined_at=now, roles=[bot_role.id])
-        session = self.gateway.current
+        session = self.gateway.session_for(guild.id)
         intents = session.intents if session is not None else 0
         self.gateway.dispatch("GUILD_CREATE", payloads.guild(guild, self.world, intents=intents))
         return guild

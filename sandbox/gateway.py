@@ -77,6 +77,33 @@ class Connection:
             pass  # the client went away; the session buffer keeps what it missed
 
 
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """Discord's rule: a server belongs to shard ``(guild_id >> 22) % shard_count``."""
+    return (guild_id >> 22) % shard_count
+
+
+def covers(shard: list[int] | None, guild_id: int | None) -> bool:
+    """Whether a session identified with ``shard`` ([id, count], or None: unsharded) receives a
+    server's events; events of no server (DMs) go to shard 0."""
+    if shard is None:
+        return True
+    shard_id, count = shard
+    if guild_id is None:
+        return shard_id == 0
+    return shard_of(guild_id, count) == shard_id
+
+
+# Events that name their server by "id" rather than "guild_id".
+GUILD_EVENTS = ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE")
+
+
+def guild_of(event: str, data: Any) -> int | None:
+    if not isinstance(data, dict):
+        return None
+    value = data.get("id") if event in GUILD_EVENTS else data.get("guild_id")
+    return int(value) if value is not None else None
+
+
 class Session:
     def __init__(self, session_id: str, intents: int, shard: list[int] | None) -> None:
         self.id = session_id
@@ -95,6 +122,15 @@ class Session:
         self.buffer.append((self.seq, text))
         if self.conn is not None:
             self.conn.send(text)
+
+
+def _valid_shard(shard: Any) -> bool:
+    """[shard_id, shard_count] with 0 <= shard_id < shard_count, as Discord requires."""
+    if not isinstance(shard, list) or len(shard) != 2:
+        return False
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in shard):
+        return False
+    return 0 <= shard[0] < shard[1]
 
 
 class Gateway:
@@ -140,12 +176,22 @@ class Gateway:
 
     # -- dispatch ---------------------------------------------------------------------------
     def dispatch(self, event: str, data: Any) -> bool:
-        """Send to the newest identified session; False if no bot ever identified."""
-        session = self.current
+        """Send to the newest identified session whose shard has the event's server (the
+        newest session of all when unsharded); False if none did."""
+        session = self.session_for(guild_of(event, data))
         if session is None:
             return False
         session.dispatch(event, data)
         return True
+
+    def session_for(self, guild_id: int | None) -> Session | None:
+        current = self.current
+        if current is None or covers(current.shard, guild_id):
+            return current
+        for session in reversed(self.sessions.values()):
+            if covers(session.shard, guild_id):
+                return session
+        return None
 
     async def drop(self, code: int | None = 4000) -> None:
         """Close the current bot's socket with ``code``, or cut the TCP connection (None)."""
@@ -230,6 +276,9 @@ class Gateway:
     def _refuse_identify(self, data: dict[str, Any]) -> tuple[int, str] | None:
         if self.valid_tokens is not None and str(data.get("token")) not in self.valid_tokens:
             return 4004, "Authentication failed."
+        shard = data.get("shard")
+        if shard is not None and not _valid_shard(shard):
+            return 4010, "Invalid shard."
         asked = int(data.get("intents") or 0) & ALL_PRIVILEGED
         if self.enforce_privileged() and asked & ~self.granted_privileged:
             return 4014, "Disallowed intent(s)."

@@ -16,7 +16,7 @@ from . import payloads
 from .builder import CommandBuilder
 from .building import WorldBuildingMixin
 from .control import control_routes
-from .gateway import PRIVILEGED_INTENTS, Gateway, Session
+from .gateway import PRIVILEGED_INTENTS, Gateway, Session, covers
 from .http_util import HTTPError, error, jresp
 from .inject import InjectionMixin
 from .interactions import InteractionStore
@@ -231,7 +231,8 @@ class Sandbox(WorldBuildingMixin, InjectionMixin):
         return web.Response(body=stored.data, headers={"Content-Type": stored.content_type})
 
     def _ready_payloads(self, session: Session, resume_url: str) -> list[tuple[str, Any]]:
-        guilds = list(self.world.guilds.values())
+        # Only the servers of the session's shard, as Discord does.
+        guilds = [g for g in self.world.guilds.values() if covers(session.shard, g.id)]
         ready: dict[str, Any] = {
             "v": 10,
             "user": payloads.client_user(self.world.bot),
@@ -256,7 +257,7 @@ class Sandbox(WorldBuildingMixin, InjectionMixin):
 
     def _message_event(self, event: str, message: Message) -> None:
         """MESSAGE_* dispatches, only with the intent Discord requires for them."""
-        session = self.gateway.current
+        session = self.gateway.session_for(message.guild_id)
         bit = GUILD_MESSAGES_INTENT if message.guild_id else DIRECT_MESSAGES_INTENT
         if session is None or not session.intents & bit:
             return

@@ -14,12 +14,14 @@ from services.followups.service import PurchaseFollowups
 from services.guild_settings import GuildSettingsService
 from services.insights.service import InsightsService
 from services.metrics import DatabaseGauges
+from services.leadership import Leadership
 from services.polls.service import PollService
 from services.privacy import PrivacyService
 from services.schedule.service import ScheduleConfig, ScheduleService
 from shops.base import Shop
 from storage.engine import Database
 from storage.followups import FollowupStore
+from storage.leader_lock import LeaderLock
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Services:
     insights: InsightsService
     followups: PurchaseFollowups
     gauges: DatabaseGauges
+    # Which process (of several on one PostgreSQL database) runs the background work.
+    leadership: Leadership
 
     @classmethod
     def build(
@@ -74,6 +78,7 @@ class Services:
             insights=InsightsService(database, drops),
             followups=followups,
             gauges=DatabaseGauges(database),
+            leadership=Leadership(LeaderLock(database)),
         )
 
     async def idle(self) -> None:

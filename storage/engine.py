@@ -254,6 +254,12 @@ class Database:
         return {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
 
     @property
+    def shared(self) -> bool:
+        """Whether other processes may run on this database at once (PostgreSQL); a SQLite
+        file belongs to one bot process."""
+        return self.dialect != "sqlite"
+
+    @property
     def kind(self) -> str:
         return "PostgreSQL" if self.dialect == "postgresql" else "SQLite"
 

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from storage.engine import Database
@@ -27,6 +28,10 @@ def head_revision() -> str:
     return head
 
 
+# Any fixed 64-bit number, the same in every process ("dropmigr" in ASCII).
+MIGRATION_LOCK_KEY = 0x64726F706D696772
+
+
 async def upgrade(database: Database, revision: str = "head") -> str:
     """Bring the schema to ``revision``; returns the revision the database is at afterwards."""
 
@@ -37,6 +42,10 @@ async def upgrade(database: Database, revision: str = "head") -> str:
         return MigrationContext.configure(connection).get_current_revision()
 
     async with database.write() as connection:
+        if database.shared:
+            # Bot processes (shards) started together would each create the same tables; one
+            # migrates while the others wait here, then find the schema already at head.
+            await connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
         current = await connection.run_sync(_run)
     return current or ""
 

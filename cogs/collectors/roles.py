@@ -45,11 +45,19 @@ class CollectorRoles(commands.Cog):
     async def cog_load(self) -> None:
         collectors = self.bot.services.collectors
         await collectors.load()
-        # Pending rows from before a restart are taken up by the first round.
-        collectors.queue.start(DiscordRoles(self.bot), self._tell_managers)
+        # Pending rows from before a restart are taken up by the first round (of the leader).
+        queue = collectors.queue
+
+        async def start() -> None:
+            queue.start(DiscordRoles(self.bot), self._tell_managers)
+
+        async def sweep() -> None:
+            queue.poke()
+
+        await self.bot.services.leadership.take_on("roles", start, queue.stop, sweep)
 
     async def cog_unload(self) -> None:
-        await self.bot.services.collectors.queue.stop()
+        await self.bot.services.leadership.give_up("roles")
 
     async def _tell_managers(self, guild_id: int, text: str) -> None:
         reports = self.bot.services.schedule.reports

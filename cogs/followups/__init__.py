@@ -18,12 +18,19 @@ class PurchaseFollowupsCog(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        # Settles what a crash left and picks up pending DMs in the background.
-        await self.bot.services.followups.start(FollowupDiscordOutbox(self.bot))
+        # Settles what a crash left and picks up pending DMs in the background (the leader).
+        followups = self.bot.services.followups
+
+        async def start() -> None:
+            await followups.start(FollowupDiscordOutbox(self.bot))
+
+        # From bot.close() (SIGTERM): the DM in flight finishes, the rest stays pending.
+        await self.bot.services.leadership.take_on(
+            "followups", start, followups.stop, followups.sweep
+        )
 
     async def cog_unload(self) -> None:
-        # From bot.close() (SIGTERM): the DM in flight finishes, the rest stays pending.
-        await self.bot.services.followups.stop()
+        await self.bot.services.leadership.give_up("followups")
 
 
 async def setup(bot: Dropbell) -> None:

@@ -61,6 +61,7 @@ class PurchaseFollowups:
         self._task: asyncio.Task[None] | None = None
         self._busy = False
         self._later: set[asyncio.Task[None]] = set()
+        self._retrying: set[int] = set()
         self._closing = False
         self._started = asyncio.Event()
 
@@ -75,6 +76,14 @@ class PurchaseFollowups:
             return
         self._queued.add(claim_id)
         self._queue.put_nowait(claim_id)
+
+    async def sweep(self) -> None:
+        """Queue the follow-ups another bot process owed (a purchase whose webhook it took)."""
+        if self.outbox is None or self._closing:
+            return
+        for claim_id, _ in await self.store.owed_in(PENDING):
+            if claim_id not in self._retrying:
+                self.wake(claim_id)
 
     # --- life -----------------------------------------------------------------------------------
     async def start(self, outbox: FollowupOutbox) -> None:
@@ -199,5 +208,9 @@ class PurchaseFollowups:
         task.add_done_callback(self._later.discard)
 
     async def _retry_later(self, claim_id: int, delay: float) -> None:
-        await asyncio.sleep(delay)
+        self._retrying.add(claim_id)
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self._retrying.discard(claim_id)
         self.wake(claim_id)

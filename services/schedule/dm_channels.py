@@ -65,6 +65,10 @@ class DMChannelOpener:
         self._waiting.setdefault(user_id, set()).update(delivery_ids)
         self._wake.set()
 
+    def waiting_deliveries(self) -> set[int]:
+        """The deliveries handed here that wait for their fan's channel to open."""
+        return {delivery for waiting in self._waiting.values() for delivery in waiting}
+
     @property
     def backlog(self) -> int:
         return len(self._waiting)

@@ -62,6 +62,7 @@ class DMQueue:
         self._workers: list[asyncio.Task[None]] = []
         self._busy: set[asyncio.Task[None]] = set()
         self._later: set[asyncio.Task[None]] = set()
+        self._retrying: set[int] = set()
         self._closing = False
 
     async def start(self, outbox: Outbox) -> None:
@@ -91,6 +92,18 @@ class DMQueue:
                     await self.store.finish_delivery(delivery.id, DeliveryState.UNCERTAIN)
                     continue
             await self.store.finish_delivery(delivery.id, SENT if found else PENDING, found)
+
+    async def sweep(self) -> None:
+        """Queue the pending DMs another bot process owed (a restock after its webhook); not
+        those waiting for a retry or for their channel to open here."""
+        if self.outbox is None or self._closing:
+            return
+        waiting = self._retrying | self.opener.waiting_deliveries()
+        self.submit(
+            delivery.id
+            for delivery in await self.store.deliveries_in(PENDING)
+            if delivery.id not in waiting
+        )
 
     def warm(self, user_id: int) -> None:
         """Open this fan's DM channel now, slowly, so their reminders need no open later."""
@@ -193,5 +206,9 @@ class DMQueue:
         task.add_done_callback(self._later.discard)
 
     async def _retry_later(self, delivery_id: int, delay: float) -> None:
-        await asyncio.sleep(delay)
+        self._retrying.add(delivery_id)
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self._retrying.discard(delivery_id)
         self.submit([delivery_id])

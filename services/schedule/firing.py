@@ -32,6 +32,9 @@ from storage.reminders import ReminderStore
 from storage.schedule import ScheduledSend, SendStore
 from storage.states import DM_SEND_KINDS, DropStatus, SendKind, SendState
 
+# A job may run a moment before its row's time; more than this means the row was moved.
+NOT_YET = timedelta(seconds=1)
+
 log = logging.getLogger("dropbell.schedule")
 
 MAX_ATTEMPTS = 3
@@ -92,23 +95,29 @@ class Sender:
         # Drop day's hook: fill the drop's link pool before its opening post (Services wires it).
         self.before_opening: Callable[[int], Awaitable[object]] | None = None
 
-    async def fire(self, send_id: int) -> None:
+    async def fire(self, send_id: int, *, early: bool = False) -> None:
+        """Send a due row once; ``early``: now, whatever its time (a /poll close)."""
         if self.stopping:
             return  # left pending: the next start sends it
         task = asyncio.current_task()
         if task is not None:
             self.inflight.add(task)
         try:
-            await self._run(send_id)
+            await self._run(send_id, early)
         except Exception:
             log.exception("scheduled send %s failed", send_id)
         finally:
             if task is not None:
                 self.inflight.discard(task)
 
-    async def _run(self, send_id: int) -> None:
+    async def _run(self, send_id: int, early: bool) -> None:
         row = await self.sends.get(send_id)
         if row is None or row.state != SendState.PENDING:
+            return
+        if not early and row.due_at > utcnow() + NOT_YET:
+            # Another bot process moved the row later since this job was cached (the leader
+            # sweeps such changes in every 1.5 s): wait for its new time instead.
+            self.jobs.schedule(row)
             return
         if row.kind in DM_SEND_KINDS:
             # Claim, fan out and mark sent in one transaction; the DMs follow from the queue.

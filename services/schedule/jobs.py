@@ -44,6 +44,14 @@ class JobCache:
     def running(self) -> bool:
         return not self._closed and self._scheduler is not None and self._scheduler.running
 
+    @staticmethod
+    def job_id(send_id: int) -> str:
+        return f"send-{send_id}"
+
+    @staticmethod
+    def send_id(job_id: str) -> int:
+        return int(job_id.removeprefix("send-"))
+
     def schedule(self, row: ScheduledSend) -> None:
         if not self.running:
             return  # the table keeps it; the next start schedules it
@@ -52,7 +60,7 @@ class JobCache:
             self.fire,
             trigger=DateTrigger(run_date=row.due_at, timezone=UTC),
             args=[row.id],
-            id=f"send-{row.id}",
+            id=self.job_id(row.id),
             replace_existing=True,
         )
 
@@ -60,7 +68,7 @@ class JobCache:
         if self._scheduler is None or not self._scheduler.running:
             return
         with contextlib.suppress(JobLookupError):
-            self._scheduler.remove_job(f"send-{send_id}")
+            self._scheduler.remove_job(self.job_id(send_id))
 
     def due_times(self) -> dict[str, object]:
         """Job id -> next run time, for what is cached now."""

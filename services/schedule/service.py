@@ -37,7 +37,7 @@ from storage.drops import Drop
 from storage.engine import Database
 from storage.reminders import ReminderStore
 from storage.schedule import SendStore
-from storage.states import SendKind
+from storage.states import SendKind, SendState
 
 log = logging.getLogger("dropbell.schedule")
 
@@ -88,9 +88,10 @@ class ScheduleService:
         # Units came back to a live drop: its opted-in fans hear it by DM.
         drops.events.on_restock(partial(self.drop_plan.owe_dms, kind=SendKind.RESTOCK))
 
-    async def start(self, outbox: Outbox) -> None:
-        """Start the scheduler and rebuild it from the table (in the background: no waiting
-        for the gateway; posting needs only REST)."""
+    def attach(self, outbox: Outbox) -> None:
+        """Post through ``outbox`` from now on: what any process may send on request (a
+        ``/poll close`` fires its row at once, through the same claim), and the managers'
+        reports. The schedule itself runs only after :meth:`start` (in the leading process)."""
         reports = ManagerReports(outbox, self.guild_settings, self.drops, self.config.grace_hours)
         self.reports = reports
         self.sender = Sender(
@@ -104,6 +105,13 @@ class ScheduleService:
             handlers=self.handlers,
         )
         self.sender.before_opening = self.before_opening
+
+    async def start(self, outbox: Outbox) -> None:
+        """Start the scheduler and rebuild it from the table (in the background: no waiting
+        for the gateway; posting needs only REST)."""
+        self.attach(outbox)
+        assert self.sender is not None and self.reports is not None
+        reports = self.reports
         recovery = Recovery(
             sends=self.sends,
             drops=self.drops,
@@ -161,8 +169,24 @@ class ScheduleService:
             await asyncio.wait(set(self.sender.inflight), timeout=STOP_TIMEOUT)
         await self.dm_queue.stop()
 
+    async def sweep(self) -> None:
+        """Follow rows another bot process wrote or changed since the last look (a drop created
+        or moved through it): the job cache mirrors the pending rows again."""
+        if not self.jobs.running:
+            return
+        cached = self.jobs.due_times()
+        pending = set()
+        for row in await self.sends.in_states(SendState.PENDING):
+            job = JobCache.job_id(row.id)
+            pending.add(job)
+            if cached.get(job) != row.due_at:
+                self.jobs.schedule(row)
+        for job in cached.keys() - pending:
+            self.jobs.unschedule(JobCache.send_id(job))
+        await self.dm_queue.sweep()
+
     async def fire_now(self, send_id: int) -> None:
         """Send a pending row at once (a /poll close): the same claim, so it still goes once."""
         self.jobs.unschedule(send_id)
         if self.sender is not None:
-            await self.sender.fire(send_id)
+            await self.sender.fire(send_id, early=True)

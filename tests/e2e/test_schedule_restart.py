@@ -19,7 +19,7 @@ POSTS = 16
 
 
 async def write_posts(
-    database_path: Path, community: Community, first_in: float, spread: float
+    database_path: Path, community: Community, first_in: float, spread: float, count: int = POSTS
 ) -> list[int]:
     database = Database(database_url(database_path))
     await upgrade(database)
@@ -27,12 +27,12 @@ async def write_posts(
     first = utcnow() + timedelta(seconds=first_in)
     ids = []
     try:
-        for i in range(POSTS):
+        for i in range(count):
             row = await store.insert(
                 guild_id=community.guild.id,
                 kind="announcement",
                 channel_id=community.drops.id,
-                due_at=first + timedelta(seconds=spread * i / (POSTS - 1)),
+                due_at=first + timedelta(seconds=spread * i / (count - 1)),
                 message=f"Post {i}",
                 timezone="UTC",
             )

@@ -57,6 +57,12 @@ def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None
         ("[discord]\ntoken = 't'\n[database]\nurl = 'mysql://x'\n", "is not supported"),
         ("[discord]\ntoken = 't'\ntokn = 'x'\n", "discord.tokn is not a known setting"),
         ("[discord\ntoken = 't'\n", "is not valid TOML"),
+        (
+            "[discord]\ntoken = 't'\nshard_count = 2\nshard_ids = [0, 2]\n",
+            "shard_ids must be distinct numbers from 0 to 1 (shard_count is 2); got [0, 2]",
+        ),
+        ("[discord]\ntoken = 't'\nshard_ids = [0]\n", "shard_ids needs shard_count"),
+        ("[discord]\ntoken = 't'\nshard_count = 0\n", "discord.shard_count"),
     ],
 )
 def test_each_invalid_config_has_its_own_message(
@@ -69,6 +75,16 @@ def test_each_invalid_config_has_its_own_message(
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
     assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_shards_default_to_all_of_the_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DROPBELL_DISCORD__SHARD_COUNT", "3")
+    assert load_settings(EXAMPLE).discord.shards == [0, 1, 2]
+    monkeypatch.setenv("DROPBELL_DISCORD__SHARD_IDS", "[2]")
+    assert load_settings(EXAMPLE).discord.shards == [2]
+    monkeypatch.delenv("DROPBELL_DISCORD__SHARD_COUNT")
+    monkeypatch.delenv("DROPBELL_DISCORD__SHARD_IDS")
+    assert load_settings(EXAMPLE).discord.shards is None
 
 
 def test_check_prints_every_problem_and_exits_2(tmp_path: Path) -> None:

@@ -132,7 +132,7 @@ async def service(tmp_path: Path):
 async def fire(service: ScheduleService, send_id: int) -> None:
     """What the scheduler does when a row falls due."""
     assert service.sender is not None
-    await service.sender.fire(send_id)
+    await service.sender.fire(send_id, early=True)  # rows here are due later: fire anyway
 
 
 async def started(service: ScheduleService) -> RecordingOutbox:
@@ -153,6 +153,28 @@ async def test_two_racing_fires_post_once(service: ScheduleService) -> None:
     assert len(outbox.posts) == 1
     sent = await service.sends.get(row.id)
     assert sent is not None and (sent.state, sent.message_id) == ("sent", 1001)
+
+
+async def test_a_job_cached_before_another_process_moved_its_row_waits(
+    service: ScheduleService,
+) -> None:
+    """The leader's job for a row another process moved later fires at the old time: it must
+    not post early, and the sweep (or the job itself) follows the row's new time."""
+    outbox = await started(service)
+    row = await service.sends.insert(
+        guild_id=1, kind="announcement", channel_id=5, due_at=utcnow() + timedelta(hours=1),
+        message="later", timezone="UTC",
+    )  # fmt: skip
+    assert service.sender is not None
+    await service.sender.fire(row.id)  # as the stale job would
+    assert outbox.posts == []
+    assert service.jobs.due_times() == {f"send-{row.id}": row.due_at}
+    service.jobs.unschedule(row.id)  # a job lost, or a row this process never saw
+    await service.sweep()
+    assert service.jobs.due_times() == {f"send-{row.id}": row.due_at}
+    await service.sends.transition(row.id, ("pending",), "cancelled")
+    await service.sweep()  # cancelled through another process: the job goes
+    assert service.jobs.due_times() == {}
 
 
 async def test_drop_plan_skips_past_offsets_and_follows_edits(service: ScheduleService) -> None:
