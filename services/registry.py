@@ -13,8 +13,8 @@ from services.events import DropEvents
 from services.followups.service import PurchaseFollowups
 from services.guild_settings import GuildSettingsService
 from services.insights.service import InsightsService
-from services.metrics import DatabaseGauges
 from services.leadership import Leadership
+from services.metrics import DatabaseGauges
 from services.polls.service import PollService
 from services.privacy import PrivacyService
 from services.schedule.service import ScheduleConfig, ScheduleService
