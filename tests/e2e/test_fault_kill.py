@@ -41,7 +41,7 @@ SEEDS = range(10)
 FANS = 6
 STOCK = 4
 PAYERS = 2
-OPENS_IN = 2.5  # seconds from writing the drop (then the bot starts) to its opening
+OPENS_IN = 2.0  # seconds from writing the drop (then the bot starts) to its opening
 COUNTDOWN_BEFORE = 1.0  # the one countdown post, this long before opening
 HOLD_SECONDS = 30.0  # longer than a seed runs: the holds are part of the stock checked
 PHASES = ("join", "open", "claim", "pay")
@@ -60,7 +60,7 @@ async def shop() -> AsyncIterator[SandboxShop]:
 
 @pytest.fixture(scope="module")
 def warm_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmPool]:
-    pool = WarmPool(tmp_path_factory.mktemp("bots"), spares=4)
+    pool = WarmPool(tmp_path_factory.mktemp("bots"), spares=3)
     try:
         yield pool
     finally:
@@ -162,7 +162,9 @@ async def test_kill_9_at_a_seeded_moment_of_a_drop_day(
         for rec in acknowledged_since(sandbox, before):
             text = rec.original.content if rec.original else ""
             assert "on our side" not in text, text  # a fault must never reach a fan as a bug
-            if "try again" not in text:
+            # "You're #3 of 6 …" or "You're already on the list …"; else a refusal such as
+            # the busy sentence (the bot's writes wait at most what keeps the 3 s window).
+            if text.startswith("You're"):
                 joins_acked.add(rec.user_id)
 
     async def open_phase() -> None:
@@ -192,7 +194,7 @@ async def test_kill_9_at_a_seeded_moment_of_a_drop_day(
             url = link_url(rec.original.components) if rec.original else None
             if url is not None:
                 links_shown.setdefault(rec.user_id, set()).add(url)
-            if "try again" not in text:
+            if url is not None or "sold out" in text:
                 claims_acked.add(rec.user_id)
 
     async def pay_phase() -> None:
@@ -229,17 +231,11 @@ async def test_kill_9_at_a_seeded_moment_of_a_drop_day(
                 stock=STOCK,
             )
             custom_id = f"dropbell:claim:{drop_id}"
-            import time as _t
-
-            _t0 = _t.monotonic()
-            print("T start", flush=True)
             await lives.start()
-            print("T started", _t.monotonic() - _t0, flush=True)
             for phase in PHASES:
                 if phase == kill_phase:
                     kill_task = asyncio.create_task(killer())
                 await run[phase]()
-                print("T", phase, _t.monotonic() - _t0, flush=True)
                 if lives.killed.is_set():
                     await lives.restart()
                     await run[phase]()  # the fans left without an answer press again
@@ -257,7 +253,6 @@ async def test_kill_9_at_a_seeded_moment_of_a_drop_day(
             await wait_for(
                 lambda: _paid(database_path, drop_id) == completed, 10, "every payment applied"
             )
-            print("T settled", _t.monotonic() - _t0, flush=True)
             check_drop_day(
                 database_path,
                 sandbox,
