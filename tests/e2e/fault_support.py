@@ -185,89 +185,102 @@ def check_drop_day(
 
 WARM = "dropbell-fault-suite: imported"
 LOGGED_IN = "dropbell: logged in as"
-# The child imports everything (the cogs too), says so, and waits for a line on stdin (the
-# environment of its test, as JSON) before `dropbell run`: a restart in the suite then costs
-# the connect and start-up, not 3-5 s of imports on this machine (a real restart pays them,
-# but no invariant depends on how long it takes). As for the in-process bot
-# (tests/harness.py), it does not wait 2 s for GUILD_CREATEs the sandbox sent at once.
-STANDBY = f"""
-import functools, importlib, json, os, sys
+# A fork server: one process imports everything (the cogs too) once, then forks a child per
+# bot life, each running `dropbell run` with its test's environment and log. A restart in the
+# suite then costs the connect and start-up, not 2-5 s of imports per process on this machine
+# (a real restart pays them, but no invariant depends on how long it takes). Children are
+# reaped by the server (SIGCHLD ignored). As for the in-process bot (tests/harness.py), they do
+# not wait 2 s for GUILD_CREATEs the sandbox sent at once.
+FORK_SERVER = f"""
+import functools, importlib, json, os, signal, sys
 import bot.bot, bot.cli, bot.runner
 for name in bot.bot.discover_extensions():
     importlib.import_module(name)
 bot.runner.built_bot = functools.partial(bot.runner.built_bot, guild_ready_timeout=0.05)
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
 print({WARM!r}, flush=True)
-os.environ.update(json.loads(sys.stdin.readline()))
-sys.exit(bot.cli.main(["run", "--config", os.devnull]))
+for line in sys.stdin:
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.environ.update(request["env"])
+        code = 1
+        try:
+            code = bot.cli.main(["run", "--config", os.devnull])
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    print(pid, flush=True)
 """
 
 
-class WarmBot:
-    """``dropbell run`` as its own process, imported ahead of time; one process per life."""
+class BotLife:
+    """One ``dropbell run`` process forked by the :class:`ForkServer`."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, pid: int, log: Path) -> None:
+        self.pid = pid
         self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def spawn(self) -> None:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", STANDBY],
-                cwd=REPO,
-                stdin=subprocess.PIPE,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    async def go(self, env: Mapping[str, str]) -> None:
-        """Start serving with ``env``; returns once the bot logged in (it answers)."""
-        assert self.process is not None and self.process.stdin is not None
-        await wait_for(lambda: WARM in self.output(), 30, "the bot process to import")
-        self.process.stdin.write(json.dumps(dict(env)).encode() + b"\n")
-        self.process.stdin.flush()
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    async def logged_in(self) -> None:
         await wait_for(lambda: LOGGED_IN in self.output(), 30, "the bot to log in")
 
-    def kill(self) -> None:
-        """SIGKILL: no clean-up of any kind."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-
-    async def terminate(self) -> int:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.terminate()
-        return await asyncio.to_thread(self.process.wait, 15)
+    async def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind; returns once the process is gone."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+        await wait_for(lambda: not self.alive(), 10, "the killed bot to be gone")
 
 
-class WarmPool:
-    """Bot processes importing in the background while earlier tests run; each test takes
-    the ones it needs (kill tests need two lives) and leaves new ones importing."""
-
-    def __init__(self, folder: Path, spares: int = 2) -> None:
+class ForkServer:
+    def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.count = 0
-        self.spares: list[WarmBot] = []
-        for _ in range(spares):
-            self._spawn()
+        self.process = subprocess.Popen(
+            [sys.executable, "-u", "-c", FORK_SERVER],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._warm = False
 
-    def _spawn(self) -> None:
+    def _line(self) -> str:
+        assert self.process.stdout is not None
+        return self.process.stdout.readline().decode().strip()
+
+    async def fork(self, env: Mapping[str, str]) -> BotLife:
+        """A new bot process serving with ``env``; returns once it logged in."""
+        assert self.process.stdin is not None
+        if not self._warm:
+            warm = await asyncio.to_thread(self._line)
+            assert warm == WARM, warm
+            self._warm = True
         self.count += 1
-        life = WarmBot(self.folder / f"bot.{self.count}.log")
-        life.spawn()
-        self.spares.append(life)
-
-    def take(self) -> WarmBot:
-        life = self.spares.pop(0)
-        self._spawn()
+        log = self.folder / f"bot.{self.count}.log"
+        request = {"env": dict(env), "log": str(log)}
+        self.process.stdin.write(json.dumps(request).encode() + b"\n")
+        self.process.stdin.flush()
+        life = BotLife(int(await asyncio.to_thread(self._line)), log)
+        await life.logged_in()
         return life
 
     def close(self) -> None:
-        for life in self.spares:
-            life.kill()
+        self.process.kill()
+        self.process.wait(10)
 
 
 def bot_env(

@@ -26,7 +26,8 @@ from sandbox.shop.server import SandboxShop
 from tests.e2e.drop_day_support import claim_button_post, link_url, session_of
 from tests.e2e.fault_support import (
     PRICE,
-    WarmPool,
+    BotLife,
+    ForkServer,
     acknowledged_since,
     bot_env,
     check_drop_day,
@@ -59,12 +60,12 @@ async def shop() -> AsyncIterator[SandboxShop]:
 
 
 @pytest.fixture(scope="module")
-def warm_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmPool]:
-    pool = WarmPool(tmp_path_factory.mktemp("bots"), spares=3)
+def fork_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkServer]:
+    server = ForkServer(tmp_path_factory.mktemp("bots"))
     try:
-        yield pool
+        yield server
     finally:
-        pool.close()
+        server.close()
 
 
 @pytest.fixture
@@ -73,30 +74,30 @@ def crowd(sandbox: Sandbox) -> Community:
 
 
 class Lives:
-    """The bot's successive processes on one database, taken warm from the pool."""
+    """The bot's successive processes on one database, forked ready-imported."""
 
-    def __init__(self, pool: WarmPool, env: dict[str, str]) -> None:
-        self.pool, self.env = pool, env
-        self.current = pool.take()
+    def __init__(self, server: ForkServer, env: dict[str, str]) -> None:
+        self.server, self.env = server, env
+        self.current: BotLife | None = None
         self.killed = asyncio.Event()
         self.restarts = 0
 
     async def start(self) -> None:
-        await self.current.go(self.env)
+        self.current = await self.server.fork(self.env)
 
-    def kill(self) -> None:
-        self.current.kill()
+    async def kill(self) -> None:
+        assert self.current is not None
+        await self.current.kill()
         self.killed.set()
 
     async def restart(self) -> None:
-        self.current = self.pool.take()
         self.killed.clear()
         self.restarts += 1
-        await self.current.go(self.env)
+        await self.start()
 
     async def close(self) -> None:
-        if self.current.process is not None and self.current.process.poll() is None:
-            assert await self.current.terminate() == 0, self.current.output()[-3000:]
+        if self.current is not None:
+            await self.current.kill()
 
 
 async def until_done_or_killed(lives: Lives, actions: list[Awaitable[object]]) -> None:
@@ -124,7 +125,7 @@ async def test_kill_9_at_a_seeded_moment_of_a_drop_day(
     crowd: Community,
     shop: SandboxShop,
     database_path: Path,
-    warm_pool: WarmPool,
+    fork_server: ForkServer,
 ) -> None:
     rng = random.Random(seed)
     kill_phase = rng.choice(PHASES)
@@ -143,7 +144,7 @@ async def test_kill_9_at_a_seeded_moment_of_a_drop_day(
         DROPBELL_SCHEDULER__COUNTDOWN_OFFSETS_MINUTES=f"[{COUNTDOWN_BEFORE / 60}]",
         DROPBELL_SCHEDULER__REMINDER_OFFSETS_MINUTES="[0]",
     )
-    lives = Lives(warm_pool, env)
+    lives = Lives(fork_server, env)
     joins_acked: set[int] = set()
     links_shown: dict[int, set[str]] = {}
     claims_acked: set[int] = set()
@@ -218,7 +219,7 @@ async def test_kill_9_at_a_seeded_moment_of_a_drop_day(
 
     async def killer() -> None:
         await asyncio.sleep(kill_delay)
-        lives.kill()
+        await lives.kill()
 
     kill_task: asyncio.Task[None] | None = None
     try:
