@@ -78,6 +78,12 @@ class WriterBusy(Exception):
     """Another process holds SQLite's write lock."""
 
 
+class DatabaseBusy(Exception):
+    """The write could not begin within the time it was given (another process holds the
+    database's write lock); nothing was written. Fans' writes are given the time that still
+    lets them be answered within Discord's 3 seconds."""
+
+
 class _SQLiteWriter:
     """A plain sqlite3 connection for :meth:`Database.run_write`, and a thread to wait on.
 
@@ -104,25 +110,31 @@ class _SQLiteWriter:
             connection = self._connection = self.immediate.connect()
         return connection
 
-    def run(self, work: Callable[[Connection], T]) -> T:
-        """The transaction, waiting (on this thread) for another process's write to end."""
-        connection = self._held()
-        with connection.begin():
-            return work(connection)
+    def run(self, work: Callable[[Connection], T], wait_ms: int | None = None) -> T:
+        """The transaction, waiting (on this thread) for another process's write to end: up to
+        ``wait_ms`` (then :class:`DatabaseBusy`, nothing done), else the busy timeout."""
+        if wait_ms is None:
+            connection = self._held()
+            with connection.begin():
+                return work(connection)
+        return self._begun(work, wait_ms, DatabaseBusy)
 
     def run_now(self, work: Callable[[Connection], T]) -> T:
         """The transaction on the caller's thread, if the write lock is free at once; raises
         :class:`WriterBusy` (nothing done) if another process holds it."""
+        return self._begun(work, 0, WriterBusy)
+
+    def _begun(self, work: Callable[[Connection], T], wait_ms: int, busy: type[Exception]) -> T:
         connection = self._held()
         driver = connection.connection.driver_connection
         assert driver is not None
-        driver.execute("PRAGMA busy_timeout=0")
+        driver.execute(f"PRAGMA busy_timeout={wait_ms}")
         try:
             driver.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
             if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
                 raise
-            raise WriterBusy() from error
+            raise busy() from error
         finally:
             driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         # Once IMMEDIATE holds the lock, nothing in a WAL transaction waits for another writer.
@@ -278,13 +290,18 @@ class Database:
         async with self._write_lock, self._writer.begin() as connection:
             yield connection
 
-    async def run_write(self, work: Callable[[Connection], T]) -> T:
+    async def run_write(self, work: Callable[[Connection], T], wait: float | None = None) -> T:
         """Run ``work(connection)`` as one write transaction (committed if it returns).
 
         ``work`` is plain synchronous SQLAlchemy Core. On SQLite the whole transaction runs at
         once on a plain sqlite3 connection: right here if the write lock is free (keep ``work``
         short), on the writer thread if another process holds it; elsewhere it runs through
         ``run_sync`` on the async driver.
+
+        ``wait``: the seconds this write may wait for the write lock, held in this process or
+        another, before it gives up with :class:`DatabaseBusy`, nothing written (a fan's press
+        must be answered within 3 s, even "try again"); None waits as long as the busy timeout.
+        On PostgreSQL, writers wait on rows, not on the database: ``wait`` does not apply.
         """
         if self._write_lock is None:
             async with self._writer.begin() as connection:
@@ -292,7 +309,14 @@ class Database:
         if self._sqlite is None:
             self._sqlite = _SQLiteWriter(self.url)
         writer = self._sqlite
-        async with self._write_lock:
+        loop = asyncio.get_running_loop()
+        deadline = None if wait is None else loop.time() + wait
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._write_lock.acquire()
+        except TimeoutError:
+            raise DatabaseBusy() from None
+        try:
             # On the event loop's own thread: a join batch takes a few hundred microseconds of
             # Python, and handing it to the writer thread cost more than that (the loop and the
             # thread passing the GIL back and forth at every statement; join_burst: 1,200-1,370
@@ -301,8 +325,10 @@ class Database:
             try:
                 return writer.run_now(work)
             except WriterBusy:
-                loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(writer.thread, writer.run, work)
+                wait_ms = None if deadline is None else max(0, int((deadline - loop.time()) * 1000))
+                return await loop.run_in_executor(writer.thread, writer.run, work, wait_ms)
+        finally:
+            self._write_lock.release()
 
     def insert_ignoring_duplicates(self, table: Table) -> Insert:
         """``INSERT ... ON CONFLICT DO NOTHING`` in this database's dialect."""

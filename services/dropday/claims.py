@@ -70,9 +70,11 @@ class ClaimService:
             self._write, "claims", on_batch=metrics.CLAIM_BATCHES.inc
         )
 
-    async def _write(self, batch: list[ClaimRequest]) -> list[Claimed | BaseException]:
+    async def _write(
+        self, batch: list[ClaimRequest], wait: float | None
+    ) -> list[Claimed | BaseException]:
         return await self.database.run_write(
-            partial(write_claim_batch, batch, self._decide, self.hold, utcnow())
+            partial(write_claim_batch, batch, self._decide, self.hold, utcnow()), wait
         )
 
     async def claim(

@@ -43,9 +43,11 @@ class JoinBatcher:
             self._write, "joins", on_batch=metrics.JOIN_BATCHES.inc
         )
 
-    async def _write(self, batch: list[JoinRequest]) -> list[Joined | BaseException]:
+    async def _write(
+        self, batch: list[JoinRequest], wait: float | None
+    ) -> list[Joined | BaseException]:
         return await self.database.run_write(
-            partial(write_join_batch, batch, refuse_join, utcnow())
+            partial(write_join_batch, batch, refuse_join, utcnow()), wait
         )
 
     async def join(self, request: JoinRequest) -> Joined:

@@ -254,9 +254,11 @@ class PollService:
             raise UserError(f"You have nothing on **{error.option.name}** to withdraw.") from None
         return committed
 
-    async def _write(self, batch: list[CommitRequest]) -> list[Committed | BaseException]:
+    async def _write(
+        self, batch: list[CommitRequest], wait: float | None
+    ) -> list[Committed | BaseException]:
         written: BatchWritten = await self.database.run_write(
-            partial(write_commit_batch, batch, wording.goal_text, utcnow())
+            partial(write_commit_batch, batch, wording.goal_text, utcnow()), wait
         )
         for outcome in written.outcomes:
             if isinstance(outcome, Committed) and outcome.poll.id in self._mine:

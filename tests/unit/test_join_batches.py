@@ -27,10 +27,10 @@ class FailingDatabase(Database):
 
     failing = False
 
-    async def run_write(self, work: Callable[[Any], Any]) -> Any:
+    async def run_write(self, work: Callable[[Any], Any], wait: float | None = None) -> Any:
         if self.failing:
             raise RuntimeError("disk on fire")
-        return await super().run_write(work)
+        return await super().run_write(work, wait)
 
 
 @pytest.fixture
