@@ -1,18 +1,15 @@
 """What the fault suite shares: a drop written before the bot starts, the invariants checked
 after a fault, and the sandbox's record of which interactions the bot acknowledged.
 
-The invariants read the database file with sqlite3 (SQLite first; the PostgreSQL leg reads the
-same rows through tests/databases.py once it lands).
+The invariants read the rows through tests/databases.py, on whichever database the leg runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -34,6 +31,7 @@ from services.registry import Services
 from storage.engine import Database
 from storage.migrate import upgrade
 from storage.states import Allocation
+from tests.databases import database_url, query
 from tests.e2e.test_schedule import markers
 from tests.harness import REPO, TOKEN, Community, wait_for
 
@@ -56,7 +54,7 @@ async def write_drop(
 ) -> int:
     """A waitlist drop selling the sandbox tee, opening in ``opens_in`` seconds, with its posts
     planned (countdowns, the opening post), written to the file before the bot starts."""
-    database = Database(f"sqlite+aiosqlite:///{database_path}")
+    database = Database(database_url(database_path))
     try:
         await upgrade(database)
         services = Services.build(database, schedule_config(scheduler))
@@ -80,8 +78,10 @@ async def write_drop(
 
 
 def rows(database_path: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
-    with contextlib.closing(sqlite3.connect(database_path, timeout=10)) as connection:
-        return connection.execute(sql, params).fetchall()
+    """Rows of ``sql`` with ``?`` placeholders, on the test's database (SQLite or PostgreSQL)."""
+    first, *rest = sql.split("?")
+    named = first + "".join(f":p{i}{part}" for i, part in enumerate(rest))
+    return query(database_path, named, **{f"p{i}": value for i, value in enumerate(params)})
 
 
 def interaction_tokens(sb: Sandbox) -> set[str]:
@@ -291,7 +291,7 @@ def bot_env(
         "DROPBELL_DISCORD__API_BASE": sb.api_base,
         "DROPBELL_DISCORD__GATEWAY_URL": sb.gateway_url,
         "DROPBELL_DISCORD__DEV_GUILD_ID": str(guild_id),
-        "DROPBELL_DATABASE__URL": f"sqlite+aiosqlite:///{database_path}",
+        "DROPBELL_DATABASE__URL": database_url(database_path),
         "DROPBELL_WEB__PORT": str(port),
         "DROPBELL_SHOPS__SANDBOX__KIND": "sandbox",
         "DROPBELL_SHOPS__SANDBOX__API_BASE": shop.base_url,
