@@ -18,7 +18,7 @@ import httpx
 from discord import app_commands
 from discord.ext import commands
 
-from bot import errors, interaction_meter
+from bot import errors, interaction_meter, ui
 from bot.config import SchedulerSettings, Settings
 from bot.inflight import InFlight
 from services.registry import Services
@@ -71,6 +71,8 @@ class DropbellTree(app_commands.CommandTree["Dropbell"]):
         # the interaction is counted when it ends.
         interaction.client.in_flight.track_current()
         interaction_meter.handling(interaction)
+        if interaction.type is discord.InteractionType.autocomplete:
+            return await ui.may_autocomplete(interaction)
         return True
 
     async def on_error(

@@ -137,8 +137,11 @@ class DatabaseSettings(_Section):
     @classmethod
     def _known_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            # The scheme only: the rest of a URL may hold a password.
+            scheme, separator, _ = value.partition("://")
+            what = f"{scheme}://" if separator else "a URL without a scheme"
             raise ValueError(
-                f"{value!r} is not supported; use sqlite+aiosqlite:///path.db "
+                f"{what} is not supported; use sqlite+aiosqlite:///path.db "
                 "or postgresql+asyncpg://user:pass@host/db"
             )
         return value

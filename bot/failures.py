@@ -31,7 +31,12 @@ def explain(error: BaseException, settings: Settings | None = None) -> str | Non
     if isinstance(error, aiohttp.ClientConnectorError):
         return f"cannot reach {api_base} ({_reason(error)}); check the network or discord.api_base."
     if isinstance(error, sqlalchemy.exc.DBAPIError):
-        url = settings.database.url if settings else "the database"
+        # Never the password a PostgreSQL URL may carry: this sentence goes to the terminal.
+        url = (
+            sqlalchemy.engine.make_url(settings.database.url).render_as_string(hide_password=True)
+            if settings
+            else "the database"
+        )
         reason = str(error.orig) if error.orig is not None else str(error)
         if "file is not a database" in reason:
             path = url.partition(":///")[2]

@@ -147,6 +147,27 @@ def manager_only() -> Any:
     return app_commands.check(require_manager)
 
 
+def is_manager_command(command: object) -> bool:
+    """Whether ``command`` is for managers: in a :class:`ManagerCog` or checked by
+    :func:`manager_only`."""
+    if not isinstance(command, app_commands.Command):
+        return False
+    return isinstance(command.binding, ManagerCog) or require_manager in command.checks
+
+
+async def may_autocomplete(interaction: discord.Interaction[Any]) -> bool:
+    """discord.py runs no command check before an autocomplete: without this a member could
+    read a manager command's suggestions (unposted announcements, shop products) by typing
+    into an option of a command their client hides. Not a manager: an empty list."""
+    if not is_manager_command(interaction.command):
+        return True
+    try:
+        return await require_manager(interaction)
+    except app_commands.AppCommandError:
+        await interaction.response.autocomplete([])
+        return False
+
+
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class ManagerCog(commands.GroupCog):

@@ -80,3 +80,7 @@ async def bot_runner(
 @pytest.fixture
 async def bot(bot_runner: InProcessBot):
     return await bot_runner.start()
+
+
+# Session-wide: a test whose logs, output, files or sandbox messages hold the token fails.
+from tests.token_guard import pytest_runtest_makereport  # noqa: E402, F401

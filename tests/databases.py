@@ -57,7 +57,12 @@ sqlite_only = pytest.mark.skipif(
 # against the sandbox shop): identical on both legs, so the PostgreSQL leg skips them, saying
 # so (tests/conftest.py); database_url() refuses them, so a test there that starts to need a
 # database fails on the SQLite leg instead of going unchecked on PostgreSQL.
-WITHOUT_DATABASE = ("tests/sandbox/", "tests/shops/")
+WITHOUT_DATABASE = (
+    "tests/sandbox/",
+    "tests/shops/",
+    "tests/unit/test_token_guard.py",
+    "tests/unit/test_guild_scoping.py",
+)
 
 # Databases this process created, so a restarted bot finds its data and the test's end drops it.
 _created: set[str] = set()

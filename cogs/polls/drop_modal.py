@@ -8,7 +8,7 @@ from typing import Any
 import discord
 
 from bot import errors
-from bot.ui import DropbellModal, guild_id_of, services_of
+from bot.ui import DropbellModal, guild_id_of, require_manager, services_of
 from cogs.drops.announcement import post_announcement
 from services.localtime import discord_timestamp
 from services.polls.wording import winner
@@ -36,6 +36,9 @@ class DropFromPollModal(DropbellModal, title="Create drop from this poll"):
         self.stock.default = str(max(1, default_stock))
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        # Checked again on submit: the modal stays open up to 15 minutes, long enough for the
+        # manager to lose the role.
+        await require_manager(interaction)
         # Announcing and filling the waitlist takes more than Discord's 3 seconds on a big poll.
         await interaction.response.defer(ephemeral=True, thinking=True)
         to_drop = services_of(interaction).polls.to_drop

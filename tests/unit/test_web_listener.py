@@ -111,3 +111,39 @@ def test_size_and_paths(listener: ListenerThread) -> None:
     assert httpx.get(f"{base}/webhooks/sandbox").status_code == 405
     assert httpx.get(f"{base}/nothing").status_code == 404
     assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        # Unknown paths are 404 whatever the method, and say nothing about what exists.
+        ("GET", "/", 404),
+        ("POST", "/nothing", 404),
+        ("PUT", "/webhooks", 404),
+        ("DELETE", "/webhooks/", 404),
+        ("POST", "/webhooks/sandbox/extra", 404),
+        ("POST", "/webhooks/..%2Fhealthz", 404),
+        ("OPTIONS", "/admin", 404),
+        ("PATCH", "/metrics/x", 404),
+        # Known paths answer only their own method.
+        ("PUT", "/webhooks/sandbox", 405),
+        ("DELETE", "/webhooks/sandbox", 405),
+        ("POST", "/healthz", 405),
+        ("POST", "/metrics", 405),
+    ],
+)
+def test_unknown_paths_and_methods(
+    listener: ListenerThread, method: str, path: str, status: int
+) -> None:
+    response = httpx.request(method, f"http://127.0.0.1:{listener.port}{path}", content=b"{}")
+    assert response.status_code == status, (method, path, response.text)
+
+
+def test_a_streamed_body_over_the_limit_is_refused(listener: ListenerThread) -> None:
+    # No Content-Length to refuse up front: the limit holds while the body is read.
+    def chunks() -> Iterator[bytes]:
+        for _ in range(MAX_BODY // 65536 + 2):
+            yield b"{" * 65536
+
+    response = httpx.post(f"http://127.0.0.1:{listener.port}/webhooks/sandbox", content=chunks())
+    assert response.status_code == 413
