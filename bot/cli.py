@@ -10,7 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import Settings
+from bot.config_loading import ConfigError, load_settings
 from bot.logs import setup_logging
 from bot.preflight import database_problems, preflight
 

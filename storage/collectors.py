@@ -89,11 +89,9 @@ def realign(
     connection: Connection, guild_id: int, now: datetime, user_id: int | None = None
 ) -> int:
     """Bring fans' target tier in line with their counts and the enabled tiers; for each fan
-    whose target changed, queue a grant of the new tier's role and a removal of the role of the
-    tier they had (the only tier role dropbell gave them: a tier removed or given another role
-    takes its own role back, see ``_release_tier``). Discord lets a server's role edits go at
-    about one a second (10 per 10 s), so no call is queued that changes nothing. The number of
-    role changes queued."""
+    whose target changed, queue a grant of the new tier's role and the removal of the role of
+    the tier they had (Discord allows ~10 role edits per 10 s per server: nothing is queued that
+    changes nothing; ``_release_tier`` takes a removed tier's role back). Changes queued."""
     target = _target_tier()
     where = [
         collector_profiles.c.guild_id == guild_id,

@@ -9,6 +9,7 @@ off the event loop (``asyncio.to_thread``), as /poll results does.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from matplotlib.axes import Axes
@@ -108,36 +109,46 @@ def _percent_bars(
     return {label: width / 100 for label, width in _bars_of(bars, labels, horizontal=True).items()}
 
 
-def retention_chart(report: InsightsReport) -> Drawn:
-    """Per recent drop with a next drop: the share of its active fans active again in it."""
-    shown = [m for m in report.recent if retention_rate(m) is not None]
+def _share_chart(
+    title: str,
+    shown: list[DropMeasures],
+    share: Callable[[DropMeasures], float | None],
+    note: Callable[[DropMeasures], str],
+    empty: str,
+) -> Drawn:
+    """One bar per drop in ``shown``: ``share`` of it as a percentage, ``note`` beside it."""
     figure = _figure()
     axes = figure.add_subplot()
-    axes.set_title("Active fans of each drop who were active again in the next")
-    labels = [_label(m) for m in shown]
+    axes.set_title(title)
     if not shown:
-        _nothing(axes, "No drop has a next drop yet.")
+        _nothing(axes, empty)
         return Drawn(_png(figure), {})
-    values = [retention_rate(m) or 0.0 for m in shown]
-    notes = [f"{m.retained:,}/{m.active:,}" for m in shown]
-    drawn = _percent_bars(axes, labels, values, notes)
+    labels = [_label(m) for m in shown]
+    values = [share(m) or 0.0 for m in shown]
+    drawn = _percent_bars(axes, labels, values, [note(m) for m in shown])
     return Drawn(_png(figure), drawn)
+
+
+def retention_chart(report: InsightsReport) -> Drawn:
+    """Per recent drop with a next drop: the share of its active fans active again in it."""
+    return _share_chart(
+        "Active fans of each drop who were active again in the next",
+        [m for m in report.recent if retention_rate(m) is not None],
+        retention_rate,
+        lambda m: f"{m.retained:,}/{m.active:,}",
+        "No drop has a next drop yet.",
+    )
 
 
 def cohort_chart(report: InsightsReport) -> Drawn:
     """Per recent drop with first-time buyers: the share who bought again later."""
-    shown = [m for m in report.recent if m.cohort_size]
-    figure = _figure()
-    axes = figure.add_subplot()
-    axes.set_title("First-time buyers of each drop who bought again in a later drop")
-    labels = [_label(m) for m in shown]
-    if not shown:
-        _nothing(axes, "Nobody has bought yet.")
-        return Drawn(_png(figure), {})
-    values = [repeat_rate(m) or 0.0 for m in shown]
-    notes = [f"{m.cohort_repeaters:,}/{m.cohort_size:,}" for m in shown]
-    drawn = _percent_bars(axes, labels, values, notes)
-    return Drawn(_png(figure), drawn)
+    return _share_chart(
+        "First-time buyers of each drop who bought again in a later drop",
+        [m for m in report.recent if m.cohort_size],
+        repeat_rate,
+        lambda m: f"{m.cohort_repeaters:,}/{m.cohort_size:,}",
+        "Nobody has bought yet.",
+    )
 
 
 def render_charts(report: InsightsReport) -> Charts:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings
+from bot.config_loading import load_settings
 from bot.shop_connections import connect_shops
 from sandbox.shop import SandboxShop as ShopServer
 from shops.circuit import CircuitBreaker

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.config_loading import ConfigError, load_settings
 from tests.databases import database_url
 from tests.harness import REPO
 
