@@ -280,20 +280,26 @@ async def test_kill_9_mid_claim_storm_keeps_every_answered_claim_and_holds_expir
         # Every other hold ends on time: never early, and at most EXPIRY_SLACK after it fell
         # due (or after the restart, for a hold that fell due while the bot was dead).
         due = {user: max(row.hold_until, back) for user, row in disk.items()}
-        ended: dict[int, datetime] = {}
+        # A read brackets the moment a hold was seen ended: it ended before the read finished
+        # (so that time must not be before hold_until) and after the previous read began.
+        ended: dict[int, tuple[datetime, datetime]] = {}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + HOLD_SECONDS + 20
+        previous_read = datetime.now(UTC)
         while len(ended) < STOCK - 2 and loop.time() < deadline:
-            now = datetime.now(UTC)
-            for user, row in claims_on_disk(database_path, drop_id).items():
+            read_began = datetime.now(UTC)
+            rows = claims_on_disk(database_path, drop_id)
+            read_ended = datetime.now(UTC)
+            for user, row in rows.items():
                 if row.state == "expired" and user not in ended:
-                    ended[user] = now
+                    ended[user] = (previous_read, read_ended)
+            previous_read = read_began
             assert_stock_adds_up(database_path, drop_id)
             await asyncio.sleep(0.05)
         assert set(ended) == set(disk) - set(payers)
-        for user, at in ended.items():
-            assert at >= disk[user].hold_until, "a hold ended early"
-            assert at <= due[user] + EXPIRY_SLACK, (user, at - due[user])
+        for user, (not_before, not_after) in ended.items():
+            assert not_after >= disk[user].hold_until, "a hold ended early"
+            assert not_before <= due[user] + EXPIRY_SLACK, (user, not_before - due[user])
         remaining, states = assert_stock_adds_up(database_path, drop_id)
         assert (remaining, states["paid"], states["held"]) == (STOCK - 2, 2, 0)
         # The ended holds' links are ended at the shop, off the fans' path.
