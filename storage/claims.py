@@ -97,6 +97,12 @@ _CLAIM_OF_FAN = (
 # FOR UPDATE (nothing on SQLite, whose write transaction holds the one write lock): on
 # PostgreSQL a claim's checks (the fan's claim, their standing) hold until it commits.
 _DROP = select(drops).where(drops.c.id == bindparam("drop_id")).with_for_update()
+_DROPS_IN_ORDER = (
+    select(drops.c.id)
+    .where(drops.c.id.in_(bindparam("drop_ids", expanding=True)))
+    .order_by(drops.c.id)
+    .with_for_update()
+)
 _ENTRY = select(waitlist_entries.c.seq, waitlist_entries.c.draw_rank).where(
     waitlist_entries.c.drop_id == bindparam("drop_id"),
     waitlist_entries.c.user_id == bindparam("user_id"),
@@ -159,6 +165,11 @@ def write_claim_batch(
     connection: Connection,
 ) -> list[Claimed | BaseException]:
     """Every claim of the batch, in order: a new claim, the fan's existing one, or why not."""
+    # Lock the batch's drops in id order first (nothing on SQLite): two processes whose batches
+    # name the same drops in other orders then never wait on each other in a circle.
+    drop_ids = sorted({request.drop_id for request in batch})
+    if len(drop_ids) > 1:
+        connection.execute(_DROPS_IN_ORDER, {"drop_ids": drop_ids}).all()
     outcomes: list[Claimed | BaseException] = []
     for request in batch:
         outcomes.append(_claim_one(connection, request, decide, hold, now))

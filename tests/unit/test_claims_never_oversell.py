@@ -14,6 +14,7 @@ claim on disk, and nobody who could have been served was turned away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
 from collections import Counter
@@ -33,7 +34,15 @@ from services.drops.allocation import decide_claim
 from services.drops.rules import DropSpec, Member
 from services.drops.service import DropService
 from services.events import DropEvents
-from storage.claims import Claimed, ClaimRequest, NoLinkReady, SoldOut, write_claim_batch
+from storage.claims import (
+    Claimed,
+    ClaimRequest,
+    FanStanding,
+    NoLinkReady,
+    SoldOut,
+    write_claim_batch,
+)
+from storage.drops import Drop
 from storage.engine import Database, _SQLiteWriter
 from storage.link_pool import LinkPoolStore
 from storage.migrate import upgrade
@@ -84,7 +93,9 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-async def selling_drop(path: Path, stock: int, links: int) -> tuple[int, datetime, list[str]]:
+async def selling_drop(
+    path: Path, stock: int, links: int, name: str = "Moth"
+) -> tuple[int, datetime, list[str]]:
     """A live drop selling ``stock`` units with ``links`` ready links: its id, a moment when
     anyone may claim, and the links' URLs."""
     database = Database(database_url(path))
@@ -93,7 +104,7 @@ async def selling_drop(path: Path, stock: int, links: int) -> tuple[int, datetim
         starts = datetime.now(UTC) + timedelta(minutes=5)
         # Created with stock 1 (a drop needs some), then given the storm's stock below.
         drop = await service.create(
-            GUILD, 9, DropSpec("Moth", starts, "UTC", 1, product="sandbox:price_moth")
+            GUILD, 9, DropSpec(name, starts, "UTC", 1, product="sandbox:price_moth")
         )
         live = await service.store.move_status(
             drop.id, DropStatus.SCHEDULED, DropStatus.LIVE, starts
@@ -266,3 +277,57 @@ async def test_a_claim_takes_the_next_link_while_another_transaction_holds_the_f
         [outcome] = await asyncio.wait_for(claimer.run_write(claim), 10)
     assert isinstance(outcome, Claimed), outcome
     assert outcome.claim.link_id != locked
+
+
+@pytest.mark.skipif(not on_postgresql(), reason="about PostgreSQL's row locks: PostgreSQL leg")
+def test_two_processes_claiming_the_same_two_drops_in_crossed_orders_never_deadlock(
+    tmp_path: Path,
+) -> None:
+    """Two processes' batches name drops A and B in opposite orders, and each is made to wait
+    after its first drop until the other reached its own: locking drop rows in batch order would
+    deadlock (PostgreSQL aborts one batch, failing every fan in it). Both batches succeed."""
+    path = tmp_path / "crossed.db"
+
+    async def two_drops() -> list[int]:
+        async with Database(database_url(path)) as database:
+            await upgrade(database)
+        return [(await selling_drop(path, 2, 2, name))[0] for name in ("Moth", "Lark")]
+
+    first, second = asyncio.run(two_drops())
+    now = datetime.now(UTC) + timedelta(minutes=6)
+    crossing = threading.Barrier(2, timeout=3)
+    allowed = decide_claim(lambda _request: False)
+
+    def decide(
+        drop: Drop | None, request: ClaimRequest, standing: FanStanding, at: datetime
+    ) -> BaseException | None:
+        if request.user_id in (1, 3):  # each batch's first claim: meet the other batch there
+            with contextlib.suppress(threading.BrokenBarrierError):
+                crossing.wait()
+        return allowed(drop, request, standing, at)
+
+    batches = [
+        [ClaimRequest(GUILD, first, 1, "fan 1", FAN), ClaimRequest(GUILD, second, 2, "fan 2", FAN)],
+        [ClaimRequest(GUILD, second, 3, "fan 3", FAN), ClaimRequest(GUILD, first, 4, "fan 4", FAN)],
+    ]
+    writers = [_PostgreSQLWriter(database_url(path)) for _ in batches]
+    results: list[object] = [None, None]
+
+    def press(index: int) -> None:
+        try:
+            results[index] = writers[index].run(
+                partial(write_claim_batch, batches[index], decide, HOLD, now)
+            )
+        except BaseException as error:  # the deadlock's victim, surfaced below
+            results[index] = error
+
+    threads = [threading.Thread(target=press, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    for writer in writers:
+        writer.close()
+    for outcome in results:
+        assert isinstance(outcome, list), outcome
+        assert all(isinstance(claimed, Claimed) for claimed in outcome), outcome
