@@ -32,7 +32,7 @@ from bench.floor import (
 )
 from bench.profile import profiled
 from sandbox import Message, Sandbox, SeedInfo, seed_demo_world
-from sandbox.world import Member
+from sandbox.models import Member
 from services.stats import percentile
 
 WARM_UP = 300

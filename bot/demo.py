@@ -25,9 +25,9 @@ from bot.demo_returning import SecondDrop
 from bot.endpoints import loopback_connector
 from bot.runner import built_bot
 from sandbox import Sandbox, seed_demo_world
+from sandbox.models import BOT_DEFAULT, MANAGE_ROLES
 from sandbox.results import message_text
 from sandbox.shop import SandboxShop
-from sandbox.world import BOT_DEFAULT, MANAGE_ROLES
 from services.localtime import utcnow
 from services.stats import percentile
 from services.text import plural

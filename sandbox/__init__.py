@@ -7,9 +7,9 @@ discord.py client can log in, sync commands and answer interactions the sandbox 
 from .builder import SandboxAttachment
 from .demo import SeedInfo, seed_demo_world, serve_forever
 from .limits import RULES, Limits
+from .models import Channel, Guild, Member, Message, Role, SandboxError, StoredFile, User
 from .results import InteractionResult
 from .server import Sandbox
-from .world import Channel, Guild, Member, Message, Role, SandboxError, StoredFile, User
 
 __all__ = [
     "RULES",

@@ -9,7 +9,8 @@ from typing import Any
 
 from . import payloads
 from .limits import Limits, RuleBook
-from .world import Channel, Member, Role, SandboxError, World
+from .models import Channel, Member, Role, SandboxError
+from .world import World
 
 
 @dataclass

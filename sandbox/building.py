@@ -10,18 +10,8 @@ from typing import Any
 from . import payloads
 from .builder import SandboxAttachment
 from .gateway import Gateway
-from .world import (
-    Channel,
-    Guild,
-    Member,
-    Message,
-    Role,
-    SandboxError,
-    Snowflakes,
-    User,
-    World,
-    utcnow,
-)
+from .models import Channel, Guild, Member, Message, Role, SandboxError, Snowflakes, User, utcnow
+from .world import World
 
 
 class WorldBuildingMixin:

@@ -11,8 +11,8 @@ from aiohttp import web
 
 from . import payloads
 from .http_util import jresp
+from .models import Member, Message, SandboxError
 from .results import InteractionResult
-from .world import Member, Message, SandboxError
 
 if TYPE_CHECKING:
     from .server import Sandbox

@@ -6,9 +6,9 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
 
+from .models import MANAGE_GUILD, Channel, Guild, Member, Role, utcnow
 from .server import Sandbox
 from .shop import SandboxShop
-from .world import MANAGE_GUILD, Channel, Guild, Member, Role, utcnow
 
 
 @dataclass

@@ -12,7 +12,8 @@ from aiohttp import web
 from . import payloads
 from .http_util import MISSING_PERMISSIONS, HTTPError, invalid_form, jresp, no_content, read_body
 from .limits import RuleBook
-from .world import ADMINISTRATOR, CREATE_EVENTS, MANAGE_EVENTS, World, iso, utcnow
+from .models import ADMINISTRATOR, CREATE_EVENTS, MANAGE_EVENTS, iso, utcnow
+from .world import World
 
 SCHEDULED, ACTIVE, COMPLETED, CANCELED = 1, 2, 3, 4
 STAGE, VOICE, EXTERNAL = 1, 2, 3

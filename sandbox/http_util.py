@@ -8,16 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
+from .models import ATTACHMENT_SIZE_LIMIT, FLAG_EPHEMERAL, FLAG_LOADING, Message, StoredFile, utcnow
 from .validation import FormErrors, Path, validate_message
-from .world import (
-    ATTACHMENT_SIZE_LIMIT,
-    FLAG_EPHEMERAL,
-    FLAG_LOADING,
-    Message,
-    StoredFile,
-    World,
-    utcnow,
-)
+from .world import World
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 

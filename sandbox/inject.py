@@ -11,8 +11,9 @@ from . import payloads
 from .builder import CommandBuilder
 from .gateway import Gateway
 from .interactions import InteractionStore, interaction_payload
+from .models import Channel, Member, Message, SandboxError, Snowflakes, User
 from .results import InteractionRecord, InteractionResult
-from .world import Channel, Member, Message, SandboxError, Snowflakes, User, World
+from .world import World
 
 SELECT_TYPES = (3, 5, 6, 7, 8)
 BOT_DM_CONTEXT = 1

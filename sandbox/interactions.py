@@ -23,9 +23,10 @@ from .http_util import (
     read_body,
 )
 from .limits import Limits, RuleBook
+from .models import FLAG_EPHEMERAL, FLAG_LOADING, Channel, Member, Message, User
 from .results import InteractionRecord
 from .validation import validate_modal
-from .world import FLAG_EPHEMERAL, FLAG_LOADING, Channel, Member, Message, User, World
+from .world import World
 
 MODAL_RESPONSE = 9
 MAX_RECORDS = 50_000  # tokens live 15 minutes on Discord; keep the newest ones

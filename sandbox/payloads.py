@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .world import Channel, Guild, Member, Message, Role, StoredFile, User, World, iso
+from .models import Channel, Guild, Member, Message, Role, StoredFile, User, iso
+from .world import World
 
 
 def user(u: User) -> dict[str, Any]:

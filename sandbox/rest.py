@@ -25,8 +25,7 @@ from .http_util import (
     read_body,
 )
 from .limits import Limits, RuleBook, SlidingCounter
-from .roles import MemberRoles
-from .world import (
+from .models import (
     ATTACH_FILES,
     FLAG_EPHEMERAL,
     READ_MESSAGE_HISTORY,
@@ -34,9 +33,10 @@ from .world import (
     VIEW_CHANNEL,
     Channel,
     Message,
-    World,
     utcnow,
 )
+from .roles import MemberRoles
+from .world import World
 
 
 def _invalid(detail: str) -> HTTPError:

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from .world import FLAG_EPHEMERAL, Message
+from .models import FLAG_EPHEMERAL, Message
 
 
 class InteractionRecord:

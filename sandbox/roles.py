@@ -18,7 +18,8 @@ from aiohttp import web
 
 from . import payloads
 from .http_util import MISSING_PERMISSIONS, HTTPError, no_content, not_found
-from .world import ADMINISTRATOR, MANAGE_ROLES, Member, Role, World
+from .models import ADMINISTRATOR, MANAGE_ROLES, Member, Role
+from .world import World
 
 MEMBER_ROLE_ROUTE = "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"
 

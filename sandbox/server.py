@@ -21,10 +21,11 @@ from .http_util import HTTPError, error, jresp
 from .inject import InjectionMixin
 from .interactions import InteractionStore
 from .limits import RULES, InvalidRequests, Limits, RuleBook
+from .models import Message, Snowflakes, User, utcnow
 from .ratelimit import GLOBAL_EXEMPT_PREFIXES, RateLimiter
 from .rest import Rest
 from .roles import MEMBER_ROLE_ROUTE
-from .world import Message, Snowflakes, User, World, utcnow
+from .world import World
 
 API_PREFIX = "/api/v10"
 GUILD_MESSAGES_INTENT = 1 << 9

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sandbox import Message, Sandbox
+from sandbox.models import Member
 from sandbox.results import InteractionResult
-from sandbox.world import Member
 from tests.harness import Community
 
 OPTIONS = "Moth Tee @ 35; Moth Hoodie @ 60.50; Moth Cap"

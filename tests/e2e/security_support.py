@@ -13,7 +13,7 @@ from discord import app_commands
 from bot.bot import Dropbell
 from bot.ui import ManagerCog, require_manager
 from sandbox import Sandbox
-from sandbox.world import Role
+from sandbox.models import Role
 from storage.tables import metadata
 from tests.e2e.poll_support import berlin_in
 from tests.harness import BERLIN_SOON, Community

@@ -12,8 +12,8 @@ import pytest
 
 from bot.bot import Dropbell
 from sandbox import Member, Role, Sandbox
+from sandbox.models import BOT_DEFAULT, MANAGE_ROLES
 from sandbox.shop.server import SandboxShop
-from sandbox.world import BOT_DEFAULT, MANAGE_ROLES
 from storage.states import Allocation
 from tests.e2e.drop_day_support import (
     PRICE,

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sandbox import Sandbox
-from sandbox.world import BOT_DEFAULT, MANAGE_EVENTS, SandboxError
+from sandbox.models import BOT_DEFAULT, MANAGE_EVENTS, SandboxError
 from tests.databases import query
 from tests.harness import (
     BERLIN_SOON,

@@ -15,8 +15,8 @@ from sqlalchemy import Connection, func, select
 import storage.collector_tables  # noqa: F401  (its tables join the metadata)
 from bot.bot import Dropbell
 from sandbox import Sandbox
+from sandbox.models import BOT_DEFAULT, MANAGE_ROLES, Member
 from sandbox.shop.server import SandboxShop
-from sandbox.world import BOT_DEFAULT, MANAGE_ROLES, Member
 from services.drops.rules import DropSpec
 from services.localtime import utcnow
 from storage.collector_tables import (

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.bot import Dropbell
 from sandbox import Sandbox
-from sandbox.world import Message
+from sandbox.models import Message
 from services.drops.rules import DropSpec
 from services.localtime import utcnow
 from services.schedule import render

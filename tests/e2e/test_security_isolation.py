@@ -12,8 +12,8 @@ from typing import Any
 
 from bot.bot import Dropbell
 from sandbox import Sandbox
+from sandbox.models import Member, Message
 from sandbox.results import InteractionResult
-from sandbox.world import Member, Message
 from tests.e2e.poll_support import commit, create_poll, poll_id_of
 from tests.e2e.security_support import snapshot
 from tests.harness import (

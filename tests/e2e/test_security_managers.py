@@ -17,7 +17,7 @@ from cogs.polls.buttons import CommitButton, OptionButton, PollDropButton, Withd
 from cogs.privacy import ForgetButton, KeepButton
 from cogs.schedule.buttons import AnnounceDecision, StopRemindersButton
 from sandbox import Message, Sandbox
-from sandbox.world import Member, Role
+from sandbox.models import Member, Role
 from tests.e2e.poll_support import berlin_in, create_poll, poll_id_of
 from tests.e2e.security_support import (
     fill_options,

@@ -9,7 +9,7 @@ import io
 import discord
 import pytest
 
-from sandbox.world import ATTACHMENT_SIZE_LIMIT
+from sandbox.models import ATTACHMENT_SIZE_LIMIT
 
 from .conftest import World
 

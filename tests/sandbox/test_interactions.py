@@ -8,7 +8,7 @@ import discord
 import pytest
 
 from sandbox import SandboxError
-from sandbox.world import snowflake_time
+from sandbox.models import snowflake_time
 
 from .barebot import BUTTON_LABEL, FILE_BYTES
 from .conftest import World

@@ -9,7 +9,7 @@ import discord
 import pytest
 
 from sandbox.gateway import GUILD_MEMBERS
-from sandbox.world import ADMINISTRATOR, BOT_DEFAULT, MANAGE_ROLES
+from sandbox.models import ADMINISTRATOR, BOT_DEFAULT, MANAGE_ROLES
 
 from .conftest import World
 

@@ -12,7 +12,7 @@ import discord
 import pytest
 
 from sandbox import Limits
-from sandbox.world import utcnow
+from sandbox.models import utcnow
 
 from .conftest import World
 

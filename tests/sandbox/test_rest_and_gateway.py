@@ -11,7 +11,7 @@ import pytest
 
 from bot.endpoints import loopback_connector
 from sandbox import Sandbox
-from sandbox.world import BOT_DEFAULT, MANAGE_EVENTS
+from sandbox.models import BOT_DEFAULT, MANAGE_EVENTS
 
 from .barebot import BareBot
 from .conftest import World

@@ -9,7 +9,7 @@ from typing import Any
 import discord
 import pytest
 
-from sandbox.world import utcnow
+from sandbox.models import utcnow
 
 from .conftest import World
 

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from sandbox import Sandbox, seed_demo_world, serve_forever
-from sandbox.world import snowflake_time, utcnow
+from sandbox.models import snowflake_time, utcnow
 
 
 def _free_port() -> int:

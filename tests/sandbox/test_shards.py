@@ -14,7 +14,7 @@ import pytest
 from bot.endpoints import loopback_connector, point_discord_at
 from sandbox import Sandbox
 from sandbox.gateway import shard_of
-from sandbox.world import Guild
+from sandbox.models import Guild
 
 SHARDS = 2
 
