@@ -11,9 +11,6 @@ on what fans, managers and the shop see.
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import re
 import time
 from collections import Counter
@@ -23,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.bot import Dropbell
+from bot.demo_dropday_checks import rerun_from_post, tally
 from bot.demo_dropday_plan import (
     HOLD_SECONDS,
     PRODUCT_ID,
@@ -32,7 +30,6 @@ from bot.demo_dropday_plan import (
     claim_post,
     entry_count,
     plan_for,
-    rerun_draw,
     reserve_number,
     reserves_text,
     units_for,
@@ -76,14 +73,17 @@ class DropDay:
         announcement, commitment = await self._create()
         await self._enter(announcement)
         post = await self._open()
-        order = await self._rerun(post, commitment)
+        manager = self.seed.manager
+        order = await rerun_from_post(
+            self.sb, manager, post, commitment, self.by_id, self.stock, self.out
+        )
         plan = plan_for([self.by_id[user] for user in order], self.stock)
         await self._claims(post, plan)
         await self._raffle_dms(plan)
         await self._pass_to_reserves(post, plan)
         await self._refund(plan)
         self.buyers = [f for f in plan.payers if f is not plan.refunded] + plan.promoted_payers
-        tally = await self._tally()
+        counted = await tally(self.sb, manager, self.shop, self.stock, self.out)
         sent = Counter(
             (delivery.event["type"], status)
             for delivery in self.shop.stripe.deliveries
@@ -97,7 +97,7 @@ class DropDay:
             f"; the re-run of the draw from the published seed matches: "
             f"{plural(len(plan.winners), 'winner')}, {plural(len(plan.reserves), 'reserve')} "
             "in order",
-            f"tally: {tally}",
+            f"tally: {counted}",
             f"signed webhooks from the shop to the bot's listener: {webhooks}",
             f"drop day took {time.perf_counter() - started:.1f}s (holds of {HOLD_SECONDS:g} s)",
         ]
@@ -182,46 +182,6 @@ class DropDay:
         assert post is not None
         out.post("drops", post, as_of=post.created_at)
         return post
-
-    async def _rerun(self, post: Message, commitment: str) -> list[int]:
-        sb, out = self.sb, self.out
-        out.heading("Anyone can re-run the draw")
-        found = re.search(r"seed: `([0-9a-f]{64})`", post.content)
-        if found is None:
-            raise RuntimeError("the opening post publishes no seed")
-        seed = found.group(1)
-        digest = hashlib.sha256(seed.encode()).hexdigest()
-        export = await sb.slash(self.seed.manager, "drop export", {"drop": PRODUCT_NAME})
-        [(filename, data, _)] = export.attachments
-        entries = [
-            int(row["user_id"])
-            for row in csv.DictReader(io.StringIO(data.decode()))
-            if row["place"]
-        ]
-        order = rerun_draw(seed, entries)
-        names = [self.by_id[user].name for user in order]
-        out.say(f"    1. the seed in the opening post: {seed[:16]}…")
-        out.say(
-            f"    2. its sha256: {digest[:16]}… — the commitment shown since the drop was "
-            f"announced: {'matches' if digest == commitment else 'DOES NOT MATCH'}"
-        )
-        out.say(
-            f"    3. the {plural(len(entries), 'entry', 'entries')} from /drop export "
-            f'({filename}), each ranked by sha256("<seed>:<user_id>")'
-        )
-        out.say(
-            f"    4. ascending, the first {self.stock} win: "
-            f"{', '.join(names[: min(5, self.stock)])}{'…' if self.stock > 5 else ''}"
-            + (
-                f"; then the reserves in order: {', '.join(names[self.stock : self.stock + 3])}"
-                f"{'…' if len(names) > self.stock + 3 else ''}"
-                if len(names) > self.stock
-                else ""
-            )
-        )
-        if digest != commitment:
-            raise RuntimeError("the published seed does not match the commitment")
-        return order
 
     # --- drop day ---------------------------------------------------------------------------
 
@@ -394,56 +354,6 @@ class DropDay:
             f"shop › {plan.refunded.name}'s order is refunded in the shop: charge.refunded → "
             f"{delivery.results[0][1]}; the claim is marked refunded (its unit is not resold)"
         )
-
-    async def _tally(self) -> str:
-        sb, out = self.sb, self.out
-        out.heading("The tally")
-        show = await sb.slash(self.seed.manager, "drop show", {"drop": PRODUCT_NAME})
-        fields = {f["name"]: f["value"] for f in show.embeds[0]["fields"]}
-        out.say(f"manager › /drop show {PRODUCT_NAME}  [ephemeral]")
-        for name in ("Stock", "Claims", "Raffle"):
-            for line in out.shown(f"{name}: {fields.get(name, '')}").splitlines():
-                out.say(f"    {line}")
-        numbers = dict(
-            (word, int(n.replace(",", "")))
-            for n, word in re.findall(r"([\d,]+) (\w+)", fields.get("Claims", ""))
-        )
-        claimed, paid, held = numbers["claimed"], numbers["paid"], numbers["held"]
-        expired, refunded, remaining = numbers["expired"], numbers["refunded"], numbers["remaining"]
-        export = await sb.slash(self.seed.manager, "drop export", {"drop": PRODUCT_NAME})
-        [(_, data, _)] = export.attachments
-        statuses = Counter(
-            row["claim_status"] for row in csv.DictReader(io.StringIO(data.decode()))
-        )
-        completed = sum(1 for s in self.shop.stripe.sessions.values() if s["status"] == "complete")
-        sold = paid + refunded + held + remaining
-        in_export = {"paid": paid, "held": held, "expired": expired, "refunded": refunded}
-        checks = [
-            (paid <= self.stock, f"paid {paid} <= stock {self.stock}"),
-            (sold == self.stock, f"paid + refunded + held + remaining = {sold} = stock"),
-            (
-                claimed == paid + held + expired + refunded,
-                f"claimed {claimed} = paid + held + expired + refunded",
-            ),
-            (
-                all(statuses[state] == count for state, count in in_export.items()),
-                "the export's claim_status column agrees",
-            ),
-            (
-                completed == paid + refunded,
-                f"the shop took {plural(completed, 'payment')} = paid + refunded",
-            ),
-        ]
-        tally = (
-            f"claimed {claimed} · paid {paid} · held {held} · expired {expired} · "
-            f"refunded {refunded} · remaining {remaining} (stock {self.stock})"
-        )
-        out.say(f"    {tally}")
-        for ok, check in checks:
-            out.say(f"    {'✓' if ok else '✗'} {check}")
-        if not all(ok for ok, _ in checks):
-            raise RuntimeError("the drop day's tally is not consistent")
-        return tally
 
     def _counted(self, wanted: Callable[[ClaimCounts], bool]) -> Callable[[], Awaitable[bool]]:
         async def check() -> bool:

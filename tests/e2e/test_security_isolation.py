@@ -139,3 +139,35 @@ async def read_everything_in_a(
             text,
         )
         assert await snapshot(sb, bot) == before, command
+
+
+async def test_servers_cannot_see_each_others_drops(
+    sandbox: Sandbox, community: Community, database_path: Path
+) -> None:
+    other = build_community(sandbox, "Other Club")
+    runner = InProcessBot(settings_for(sandbox, database_path, dev_guild_id=None))
+    bot = await runner.start()
+    try:
+        await bot.tree.sync()  # global commands, as `dropbell sync` publishes them
+        await _check_isolation(sandbox, community, other)
+    finally:
+        await runner.stop()
+
+
+async def _check_isolation(sandbox: Sandbox, community: Community, other: Community) -> None:
+    await create_drop(sandbox, community)
+    choices = await sandbox.autocomplete(
+        other.manager, "waitlist join", {"drop": ""}, focused="drop"
+    )
+    assert choices == []
+    mine = await sandbox.autocomplete(
+        community.fans[0], "waitlist join", {"drop": "moth"}, focused="drop"
+    )
+    assert [c["name"].split(" · ")[0] for c in mine] == ["Night Moth Tee"]
+    drop_id = mine[0]["value"]
+    answer = await sandbox.slash(other.fans[0], "waitlist join", {"drop": drop_id})
+    assert "no drop called" in answer.content or "can't find that drop" in answer.content
+    export = await sandbox.slash(other.manager, "drop export", {"drop": drop_id})
+    assert not export.attachments
+    status = await sandbox.slash(other.fans[0], "waitlist status")
+    assert "not on any waitlist" in status.content
