@@ -169,8 +169,9 @@ async def test_poll_close_answered_by_a_follower_closes_once(
         assert early_panel.message is not None
 
         # The scheduled closing, due a few seconds from now: the leader sweeps the moved row
-        # into its job cache, so when the follower closes the poll first, the leader still has
-        # the same closing to fire later; the claim must make it do nothing.
+        # into its job cache, so when the follower closes the poll first, the leader holds a
+        # job for the same closing (its next sweep drops it, or it fires and finds the row
+        # sent); either way nothing more may be posted.
         due = utcnow() + timedelta(seconds=3 * POLL_SECONDS + 2)
         query(
             database_path,
