@@ -54,7 +54,15 @@ class Services:
         drops = DropService(database, events)
         schedule_service = ScheduleService(database, schedule, guild_settings, drops)
         collectors = CollectorService(database)
-        drop_day = DropDay(database, events, shops or {}, hold, collectors.is_collector)
+        drop_day = DropDay(
+            database,
+            events,
+            shops or {},
+            hold,
+            collectors.is_collector,
+            # Drop day's notices (a shop down, a late payment) go the schedule's way.
+            notify=schedule_service.tell,
+        )
         # A purchase or refund wakes the role queue (its rows are already committed).
         drop_day.orders.listeners.append(collectors)
         # An opening post waits (briefly) for the drop's purchase links.

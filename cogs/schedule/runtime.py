@@ -18,8 +18,9 @@ class Schedule(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        # Every process may post what is asked of it now (a /poll close); only the leading one
-        # runs the schedule (at once if this one leads).
+        # Every process may post what is asked of it now (a /poll close) and tell managers
+        # what it saw (its shop circuit opened); only the leading one runs the schedule (at once
+        # if this one leads).
         self.bot.services.schedule.attach(DiscordOutbox(self.bot))
         await self.bot.services.leadership.take_on("schedule", self._start, self._stop, self._sweep)
 
@@ -30,10 +31,9 @@ class Schedule(commands.Cog):
         # Rebuilt from the table in the background: no waiting for the gateway here.
         services = self.bot.services
         await services.schedule.start(DiscordOutbox(self.bot))
-        reports = services.schedule.reports
-        assert reports is not None
-        # Drop day's upkeep (holds, raffle rounds, the link pool) tells managers the same way.
-        services.drop_day.start(reports.tell)
+        # Drop day's upkeep (holds, raffle rounds, the link pool); its notices go through the
+        # schedule's reports, which every process has (attached in cog_load).
+        services.drop_day.start()
 
     async def _stop(self) -> None:
         # From bot.close() (SIGTERM) or a lost leadership: in-flight sends finish, the rest

@@ -32,7 +32,11 @@ class DropDay:
         shops: Mapping[str, Shop],
         hold: timedelta,
         is_collector: IsCollector,
+        notify: Notify,
     ) -> None:
+        # Tells a server's managers from whichever process saw it (a follower's circuit opens
+        # too, a follower takes webhooks too): not only the leading one, which runs the keeper.
+        self._notify = notify
         self.events = events
         self.shops = shops
         self.hold = hold
@@ -53,7 +57,6 @@ class DropDay:
         self.orders = Orders(OrderStore(database), shops, self.stock_changed, events)
         self.orders.late_payment = self._late_payment
         self.products = Products(shops)
-        self._notify: Notify | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         events.on_drop_changed(self._drop_changed)
 
@@ -75,8 +78,8 @@ class DropDay:
             # Cancelled or closed: links never handed out are ended at the shop.
             await self.pool.discard(drop)
 
-    def start(self, notify: Notify) -> None:
-        self._notify = notify
+    def start(self) -> None:
+        """The keeper: only in the leading process."""
         self.keeper.start()
 
     async def stop(self) -> None:
@@ -90,8 +93,6 @@ class DropDay:
         task.add_done_callback(self._tasks.discard)
 
     async def _tell_shop_down(self, shop_name: str, reason: str) -> None:
-        if self._notify is None:
-            return
         guilds = {
             drop.guild_id
             for drop in await self.drops.selling()
@@ -105,7 +106,7 @@ class DropDay:
             )
 
     async def _late_payment(self, applied: Applied) -> None:
-        if self._notify is None or applied.drop_id is None:
+        if applied.drop_id is None:
             return
         drop = await self.drops.get_any(applied.drop_id)
         if drop is None:

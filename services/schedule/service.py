@@ -106,6 +106,14 @@ class ScheduleService:
         )
         self.sender.before_opening = self.before_opening
 
+    async def tell(self, guild_id: int, text: str) -> None:
+        """A notice for a server's managers, from any process once an outbox is attached (the
+        schedule cog attaches one on every process, leading or not)."""
+        if self.reports is None:
+            log.warning("no outbox attached yet to tell guild %s: %s", guild_id, text)
+            return
+        await self.reports.tell(guild_id, text)
+
     async def start(self, outbox: Outbox) -> None:
         """Start the scheduler and rebuild it from the table (in the background: no waiting
         for the gateway; posting needs only REST)."""
