@@ -38,11 +38,16 @@ from storage.poll_commits import (
 )
 from storage.polls import Commitment, Poll, PollOption, PollStore, TallyPoint
 from storage.schedule import ScheduledSend
-from storage.states import SendKind
+from storage.states import SendKind, SendState
 
 log = logging.getLogger("dropbell.polls")
 
 NO_SUCH_POLL = "I can't find that poll in this server; pick one from the list."
+
+
+# /poll close when another process holds the closing's claim: how long its answer waits.
+CLOSING_ELSEWHERE_CHECKS = 10
+CLOSING_ELSEWHERE_CHECK_SECONDS = 0.25
 
 
 class PollPoster(Protocol):
@@ -171,12 +176,31 @@ class PollService:
         if poll.close_send_id is not None:
             await self.schedule.fire_now(poll.close_send_id)
         closed = await self.get(guild_id, poll_id)
+        # Another process (its schedule, or its own /poll close) may hold the closing's claim
+        # right now: then it closes the poll in a moment, and the answer waits for it a little.
+        for _ in range(CLOSING_ELSEWHERE_CHECKS):
+            if not closed.is_open or not await self._closing_elsewhere(closed):
+                break
+            await asyncio.sleep(CLOSING_ELSEWHERE_CHECK_SECONDS)
+            closed = await self.get(guild_id, poll_id)
+        if closed.is_open and await self._closing_elsewhere(closed):
+            raise UserError(
+                f"**{poll.question}** is being closed right now; its results will be posted in "
+                "a moment."
+            )
         if closed.is_open:
             raise UserError(
                 f"I couldn't close **{poll.question}** just now (see the log); try again in a "
                 "minute."
             )
         return closed
+
+    async def _closing_elsewhere(self, poll: Poll) -> bool:
+        """The poll's closing send is claimed (being sent) or done, though the poll reads open."""
+        if poll.close_send_id is None:
+            return False
+        row = await self.schedule.sends.get(poll.close_send_id)
+        return row is not None and row.state in (SendState.SENDING, SendState.SENT)
 
     async def _close_send(self, row: ScheduledSend) -> int | None:
         """The poll's closing, once its scheduled send is claimed: close, then post results."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sandbox import Sandbox
+from tests.databases import query
 from tests.e2e.poll_support import (
     close_soon,
     commit,
@@ -82,3 +85,26 @@ async def test_close_by_command_offers_the_drop(
     # A fan pressing the managers' button is told so, and nothing opens.
     fan_press = await sandbox.click(community.fans[0], results, f"dropbell:polldrop:{poll_id}")
     assert fan_press.content.startswith("Only managers can do that")
+
+
+async def test_close_while_another_process_holds_the_closing_says_so_and_then_it_closes(
+    sandbox: Sandbox, community: Community, bot, database_path: Path
+) -> None:
+    """Another process (on PostgreSQL, its schedule or its own /poll close) has claimed the
+    closing send and not yet closed the poll: the manager is told it is closing, not that it
+    failed; when that process finishes, the poll closes once."""
+    post = await create_poll(sandbox, community)
+    poll_id = poll_id_of(post)
+    poll = await bot.services.polls.get_any(poll_id)
+    # The claim another process takes: the row moves to 'sending' (storage.schedule's claim).
+    query(database_path, "UPDATE scheduled_sends SET state = 'sending' WHERE id = :id",
+          id=poll.close_send_id)  # fmt: skip
+    answer = await sandbox.slash(community.manager, "poll close", {"poll": str(poll_id)})
+    told = await answer.wait_followup()
+    assert told.ephemeral
+    assert told.content == (
+        "**Which winter piece should we make?** is being closed right now; its results will be "
+        "posted in a moment."
+    )
+    assert results_posts(sandbox, community.drops.id) == []
+    assert (await bot.services.polls.get_any(poll_id)).is_open
