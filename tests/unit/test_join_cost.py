@@ -78,7 +78,7 @@ def batch_for(drop_id: int, line: int) -> list[JoinRequest]:
     return [JoinRequest(GUILD, drop_id, user, f"fan {user}", FAN) for user in users]
 
 
-async def test_a_join_batch_costs_the_same_on_a_line_40_times_longer(tmp_path: Path) -> None:
+async def test_a_join_batch_costs_the_same_on_a_line_20_times_longer(tmp_path: Path) -> None:
     database = Database(database_url(tmp_path / "cost.db"))
     try:
         await upgrade(database)
