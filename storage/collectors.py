@@ -21,7 +21,7 @@ from storage.collector_tables import (
     manager_notices,
     role_changes,
 )
-from storage.engine import Database
+from storage.engine import Database, insert_ignoring_duplicates
 from storage.records import Record
 from storage.states import ClaimState
 from storage.tables import claims
@@ -141,6 +141,18 @@ def recount_after_order(connection: Connection, claim_id: int, now: datetime) ->
         select(claims.c.guild_id, claims.c.user_id).where(claims.c.id == claim_id)
     ).one()
     guild_id, user_id = claim.guild_id, claim.user_id
+    profile = (collector_profiles.c.guild_id == guild_id, collector_profiles.c.user_id == user_id)
+    # PostgreSQL: two webhooks for this fan (two drops) at once would each count only their own
+    # paid claim (the other's is not committed yet) and the later write would lose a purchase,
+    # or both would insert the first profile row. So the row is made to exist (a concurrent
+    # insert makes this one wait, then do nothing) and locked before counting: the second
+    # transaction counts once the first has committed, and sees its claim.
+    connection.execute(
+        insert_ignoring_duplicates(connection, collector_profiles).values(
+            guild_id=guild_id, user_id=user_id, purchases=0, updated_at=now
+        )
+    )
+    connection.execute(select(collector_profiles.c.user_id).where(*profile).with_for_update())
     count, first = connection.execute(
         select(func.count(), func.min(claims.c.paid_at)).where(
             claims.c.guild_id == guild_id,
@@ -148,16 +160,11 @@ def recount_after_order(connection: Connection, claim_id: int, now: datetime) ->
             claims.c.state == ClaimState.PAID,
         )
     ).one()
-    values = {"purchases": count, "first_purchase_at": first, "updated_at": now}
-    updated = connection.execute(
+    connection.execute(
         collector_profiles.update()
-        .where(collector_profiles.c.guild_id == guild_id, collector_profiles.c.user_id == user_id)
-        .values(**values)
+        .where(*profile)
+        .values(purchases=count, first_purchase_at=first, updated_at=now)
     )
-    if updated.rowcount == 0:
-        connection.execute(
-            collector_profiles.insert().values(guild_id=guild_id, user_id=user_id, **values)
-        )
     return realign(connection, guild_id, now, user_id)
 
 
