@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 import storage.orders
 from services.drops.allocation import decide_claim
 from storage.claims import Claimed, ClaimRequest, write_claim_batch
-from storage.collectors import recount_after_order
+from storage.collector_counts import recount_after_order
 from storage.engine import Database
 from storage.migrate import upgrade
 from storage.orders import Applied, OrderFacts, OrderStore, Outcome
