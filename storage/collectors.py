@@ -64,6 +64,28 @@ def missing_permission_key(role_id: int) -> str:
     return f"roles:missing-permission:{role_id}"
 
 
+def role_deleted_key(role_id: int) -> str:
+    return f"roles:deleted:{role_id}"
+
+
+@dataclass(frozen=True)
+class RoleNotice:
+    """A notice for a server's managers about a tier role: Discord refused it for a missing
+    permission, or it was deleted. Its ``key`` names its ``manager_notices`` row, written once
+    it was delivered."""
+
+    guild_id: int
+    role_id: int
+    deleted: bool  # the role was deleted (else: refused for a missing permission)
+    tier_names: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return (
+            role_deleted_key(self.role_id) if self.deleted else missing_permission_key(self.role_id)
+        )
+
+
 class CollectorStore:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -252,18 +274,74 @@ class CollectorStore:
 
         await self.database.run_write(work)
 
-    async def first_notice(self, guild_id: int, key: str, now: datetime) -> bool:
-        """True the first time ``key`` is noted for this server (managers are told once)."""
+    # -- manager notices: a row per notice delivered (managers are told once) ----------------
+    async def told(self, guild_id: int, key: str) -> bool:
+        async with self.database.read() as connection:
+            found = await connection.execute(
+                select(manager_notices.c.key).where(
+                    manager_notices.c.guild_id == guild_id, manager_notices.c.key == key
+                )
+            )
+            return found.first() is not None
 
-        def work(connection: Connection) -> bool:
-            inserted = connection.execute(
+    async def record_told(self, guild_id: int, key: str, now: datetime) -> None:
+        """The notice was delivered (recorded only then, so an undelivered one is owed)."""
+
+        def work(connection: Connection) -> None:
+            connection.execute(
                 self.database.insert_ignoring_duplicates(manager_notices).values(
                     guild_id=guild_id, key=key, created_at=now
                 )
             )
-            return inserted.rowcount == 1
 
-        return await self.database.run_write(work)
+        await self.database.run_write(work)
+
+    async def untold(self, guild_id: int, deleted_reason: str) -> list[RoleNotice]:
+        """The server's notices owed and not delivered, worked out from what they are about
+        (roles refused for a missing permission; tiers disabled with ``deleted_reason``), so
+        nothing but the delivered notices needs a row."""
+        tiers = await self.tiers(guild_id)
+        async with self.database.read() as connection:
+            refused = await connection.execute(
+                select(role_changes.c.role_id)
+                .where(
+                    role_changes.c.guild_id == guild_id,
+                    role_changes.c.state == RoleChangeState.FAILED,
+                    role_changes.c.error_code == MISSING_PERMISSIONS,
+                )
+                .distinct()
+                .order_by(role_changes.c.role_id)
+            )
+            refused_roles = list(refused.scalars())
+            told = await connection.execute(
+                select(manager_notices.c.key).where(manager_notices.c.guild_id == guild_id)
+            )
+            told_keys = set(told.scalars())
+
+        def names(role_id: int) -> tuple[str, ...]:
+            return tuple(t.name for t in tiers if t.role_id == role_id)
+
+        deleted = sorted({t.role_id for t in tiers if t.disabled_reason == deleted_reason})
+        owed = [RoleNotice(guild_id, role_id, False, names(role_id)) for role_id in refused_roles]
+        owed += [RoleNotice(guild_id, role_id, True, names(role_id)) for role_id in deleted]
+        return [notice for notice in owed if notice.key not in told_keys]
+
+    async def guilds_owed_notices(self) -> list[int]:
+        """Servers with a notice that may be owed (a refused change or a disabled tier)."""
+        async with self.database.read() as connection:
+            rows = await connection.execute(
+                select(role_changes.c.guild_id)
+                .where(
+                    role_changes.c.state == RoleChangeState.FAILED,
+                    role_changes.c.error_code == MISSING_PERMISSIONS,
+                )
+                .union(
+                    select(collector_tiers.c.guild_id).where(
+                        collector_tiers.c.disabled_reason.is_not(None)
+                    )
+                )
+            )
+            return sorted(rows.scalars())
 
     async def retry_refused(self, guild_id: int, role_id: int, now: datetime) -> int:
         """A manager says the role can be managed now: changes Discord refused for missing
