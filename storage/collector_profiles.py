@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, not_, or_, select, union
 
 from storage.collector_tables import collector_profiles, collector_tiers
-from storage.engine import Database
+from storage.engine import Database, insert_ignoring_duplicates
 from storage.states import ClaimState, DropStatus
 from storage.tables import claims, drops, waitlist_entries
 
@@ -138,20 +138,20 @@ class ProfileStore:
                 collector_profiles.c.guild_id == guild_id,
                 collector_profiles.c.user_id == user_id,
             )
+            # Made to exist first, ignoring a concurrent insert (a purchase's recount may be
+            # inserting the same row): an UPDATE-then-INSERT would clash with it on PostgreSQL.
+            connection.execute(
+                insert_ignoring_duplicates(connection, collector_profiles).values(
+                    guild_id=guild_id, user_id=user_id, public=0, updated_at=now
+                )
+            )
             flipped = connection.execute(
                 collector_profiles.update()
                 .where(*where)
                 .values(public=1 - collector_profiles.c.public, updated_at=now)
                 .returning(collector_profiles.c.public)
-            ).scalar()
-            if flipped is not None:
-                return bool(flipped)
-            connection.execute(
-                collector_profiles.insert().values(
-                    guild_id=guild_id, user_id=user_id, public=1, updated_at=now
-                )
-            )
-            return True
+            ).scalar_one()
+            return bool(flipped)
 
         return await self.database.run_write(work)
 

@@ -60,11 +60,14 @@ async def test_notices_with_no_announce_channel_are_told_once_one_is_set(
             ),
             what="both owed notices, once the announce channel is set",
         )
-        told = {key for (key,) in query(database_path, "SELECT key FROM manager_notices")}
-        assert told == {
-            f"roles:missing-permission:{bronze.id}",
-            f"roles:deleted:{silver.id}",
-        }
+        # Recorded once posted (the post is seen here a moment before the row is written).
+        await wait_for(
+            lambda: (
+                _told(database_path)
+                == {f"roles:missing-permission:{bronze.id}", f"roles:deleted:{silver.id}"}
+            ),
+            what="both notices recorded as told",
+        )
         # Told once: another refusal of the same role says nothing new.
         await shop.stripe.complete(links[second.id])
         await wait_for(
@@ -82,3 +85,7 @@ async def test_notices_with_no_announce_channel_are_told_once_one_is_set(
 async def _silver_disabled(sb: Sandbox, community: Community) -> bool:
     listing = await sb.slash(community.manager, "collector tiers")
     return "disabled: its role was deleted" in listing.content
+
+
+def _told(path: Path) -> set[str]:
+    return {key for (key,) in query(path, "SELECT key FROM manager_notices")}
