@@ -7,7 +7,7 @@ again on each call, so reads are cached.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from services.localtime import utcnow
 from storage.engine import Database
@@ -18,6 +18,9 @@ class GuildSettingsService:
     def __init__(self, database: Database) -> None:
         self.store = GuildSettingsStore(database)
         self._cache: dict[int, GuildSettings] = {}
+        # Called with the server's id when its announce channel is set (managers may be owed
+        # notices that had nowhere to go).
+        self.channel_set: list[Callable[[int], None]] = []
 
     async def get(self, guild_id: int) -> GuildSettings:
         cached = self._cache.get(guild_id)
@@ -38,6 +41,9 @@ class GuildSettingsService:
         )
         await self.store.put(new, utcnow())
         self._cache[guild_id] = new
+        if announce_channel_id is not None:
+            for listener in self.channel_set:
+                listener(guild_id)
         return new
 
     async def is_manager(

@@ -54,6 +54,8 @@ class Services:
         drops = DropService(database, events)
         schedule_service = ScheduleService(database, schedule, guild_settings, drops)
         collectors = CollectorService(database)
+        # Notices about tier roles that had no announce channel to go to go out once one is set.
+        guild_settings.channel_set.append(collectors.announce_channel_set)
         drop_day = DropDay(
             database,
             events,

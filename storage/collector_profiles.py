@@ -6,15 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, case, exists, func, select, union
+from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, not_, or_, select, union
 
 from storage.collector_tables import collector_profiles, collector_tiers
-from storage.engine import Database
+from storage.engine import Database, insert_ignoring_duplicates
 from storage.states import ClaimState, DropStatus
 from storage.tables import claims, drops, waitlist_entries
 
 # Drops that opened (a cancelled or still scheduled drop breaks no streak).
 OPENED = (DropStatus.LIVE, DropStatus.CLOSED)
+NO_BREAK = 2**31 - 1  # a rank past any server's number of drops
 
 
 @dataclass(frozen=True)
@@ -51,20 +52,47 @@ class ProfileStore:
             claims.c.user_id == user_id,
             claims.c.state == ClaimState.PAID,
         )
+        # Units may still come the fan's way: live, with a unit free or a hold that may end.
+        selling = and_(
+            drops.c.status == DropStatus.LIVE,
+            or_(
+                drops.c.remaining > 0,
+                exists().where(claims.c.drop_id == drops.c.id, claims.c.state == ClaimState.HELD),
+            ),
+        )
         ranked = (
             select(
                 case((bought_it, 1), else_=0).label("bought"),
+                case((selling, 1), else_=0).label("selling"),
                 func.row_number()
                 .over(order_by=(drops.c.starts_at.desc(), drops.c.id.desc()))
                 .label("rank"),
             )
-            .where(drops.c.guild_id == guild_id, drops.c.status.in_(OPENED))
+            .where(
+                drops.c.guild_id == guild_id,
+                drops.c.status.in_(OPENED),
+                drops.c.product.is_not(None),  # a waitlist-only drop sold nothing
+            )
             .subquery()
         )
-        # The streak: opened drops, latest first, up to the first one they did not buy.
-        streak = select(
-            func.coalesce(func.min(case((ranked.c.bought == 0, ranked.c.rank))) - 1, func.count())
-        ).scalar_subquery()
+        # The streak (docs/measures.md): drops that sold something, latest first, counting those
+        # bought, up to the first one not bought that is over. Only the latest can be not over
+        # yet (still selling: the fan may still buy); a later drop's opening ends the one before.
+        first_break = (
+            select(func.min(ranked.c.rank))
+            .where(
+                ranked.c.bought == 0,
+                not_(and_(ranked.c.rank == 1, ranked.c.selling == 1)),
+            )
+            .correlate(None)  # its own pass over the drops, not the outer count's row
+            .scalar_subquery()
+        )
+        streak = (
+            select(func.count())
+            .select_from(ranked)
+            .where(ranked.c.bought == 1, ranked.c.rank < func.coalesce(first_break, NO_BREAK))
+            .scalar_subquery()
+        )
         profile = (
             select(collector_profiles.c.public, collector_tiers.c.name)
             .select_from(
@@ -110,20 +138,20 @@ class ProfileStore:
                 collector_profiles.c.guild_id == guild_id,
                 collector_profiles.c.user_id == user_id,
             )
+            # Made to exist first, ignoring a concurrent insert (a purchase's recount may be
+            # inserting the same row): an UPDATE-then-INSERT would clash with it on PostgreSQL.
+            connection.execute(
+                insert_ignoring_duplicates(connection, collector_profiles).values(
+                    guild_id=guild_id, user_id=user_id, public=0, updated_at=now
+                )
+            )
             flipped = connection.execute(
                 collector_profiles.update()
                 .where(*where)
                 .values(public=1 - collector_profiles.c.public, updated_at=now)
                 .returning(collector_profiles.c.public)
-            ).scalar()
-            if flipped is not None:
-                return bool(flipped)
-            connection.execute(
-                collector_profiles.insert().values(
-                    guild_id=guild_id, user_id=user_id, public=1, updated_at=now
-                )
-            )
-            return True
+            ).scalar_one()
+            return bool(flipped)
 
         return await self.database.run_write(work)
 

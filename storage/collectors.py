@@ -1,20 +1,16 @@
-"""Collector tiers, fans' purchase counts and the role changes they owe Discord.
+"""Collector tiers (managers) and the queue of role changes they owe Discord.
 
-A fan's count is recomputed in the transaction of every purchase and refund
-(:func:`recount_after_order`, called from :mod:`storage.orders`), and so are the role changes
-that bring their roles in line with the highest enabled tier reached: a ``role_changes`` row
-per grant or removal, worked off later at Discord's pace (:mod:`services.collectors.queue`).
+Fans' counts and the changes they queue are in :mod:`storage.collector_counts`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
+from storage.collector_counts import FORGET, RoleChangeState, realign
 from storage.collector_tables import (
     collector_profiles,
     collector_tiers,
@@ -23,15 +19,6 @@ from storage.collector_tables import (
 )
 from storage.engine import Database
 from storage.records import Record
-from storage.states import ClaimState
-from storage.tables import claims
-
-
-class RoleChangeState(StrEnum):
-    PENDING = "pending"
-    DONE = "done"
-    FAILED = "failed"
-    SKIPPED = "skipped"  # its tier's role was deleted meanwhile
 
 
 @dataclass(frozen=True)
@@ -54,7 +41,7 @@ class RoleChange(Record):
     guild_id: int
     user_id: int
     role_id: int
-    action: str  # grant | remove
+    action: str  # grant | remove | forget (a removal; the row goes once done)
     attempts: int
 
 
@@ -70,102 +57,33 @@ def _name_key(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def _target_tier() -> Any:
-    """The id of the highest enabled tier a profile row has reached (a correlated subquery)."""
-    return (
-        select(collector_tiers.c.id)
-        .where(
-            collector_tiers.c.guild_id == collector_profiles.c.guild_id,
-            collector_tiers.c.disabled_reason.is_(None),
-            collector_tiers.c.min_purchases <= collector_profiles.c.purchases,
-        )
-        .order_by(collector_tiers.c.min_purchases.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
-def realign(
-    connection: Connection, guild_id: int, now: datetime, user_id: int | None = None
-) -> int:
-    """Bring fans' target tier in line with their counts and the enabled tiers; for each fan
-    whose target changed, queue a grant of the new tier's role and the removal of the role of
-    the tier they had (Discord allows ~10 role edits per 10 s per server: nothing is queued that
-    changes nothing; ``_release_tier`` takes a removed tier's role back). Changes queued."""
-    target = _target_tier()
-    where = [
-        collector_profiles.c.guild_id == guild_id,
-        collector_profiles.c.tier_id.is_distinct_from(target),
-    ]
-    if user_id is not None:
-        where.append(collector_profiles.c.user_id == user_id)
-    changed = connection.execute(
-        select(
-            collector_profiles.c.user_id,
-            collector_profiles.c.tier_id.label("had"),
-            target.label("target"),
-        ).where(*where)
-    ).all()
-    if not changed:
-        return 0
-    connection.execute(
-        collector_profiles.update().where(*where).values(tier_id=target, updated_at=now)
-    )
-    roles = dict(
-        connection.execute(
-            select(collector_tiers.c.id, collector_tiers.c.role_id).where(
-                collector_tiers.c.guild_id == guild_id, collector_tiers.c.disabled_reason.is_(None)
-            )
-        ).all()
-    )
-    queued = []
-    for row in changed:
-        if row.target in roles:
-            queued.append({"user_id": row.user_id, "role_id": roles[row.target], "action": "grant"})
-        if row.had in roles and roles[row.had] != roles.get(row.target):
-            queued.append({"user_id": row.user_id, "role_id": roles[row.had], "action": "remove"})
-    if queued:
-        connection.execute(
-            role_changes.insert().values(
-                guild_id=guild_id, state=RoleChangeState.PENDING, created_at=now, updated_at=now
-            ),
-            queued,
-        )
-    return len(queued)
-
-
-def recount_after_order(connection: Connection, claim_id: int, now: datetime) -> int:
-    """A claim was paid or refunded: the fan's count of purchases in that server (paid, not
-    refunded) and first purchase, then their tier roles. The role changes queued."""
-    claim = connection.execute(
-        select(claims.c.guild_id, claims.c.user_id).where(claims.c.id == claim_id)
-    ).one()
-    guild_id, user_id = claim.guild_id, claim.user_id
-    count, first = connection.execute(
-        select(func.count(), func.min(claims.c.paid_at)).where(
-            claims.c.guild_id == guild_id,
-            claims.c.user_id == user_id,
-            claims.c.state == ClaimState.PAID,
-        )
-    ).one()
-    values = {"purchases": count, "first_purchase_at": first, "updated_at": now}
-    updated = connection.execute(
-        collector_profiles.update()
-        .where(collector_profiles.c.guild_id == guild_id, collector_profiles.c.user_id == user_id)
-        .values(**values)
-    )
-    if updated.rowcount == 0:
-        connection.execute(
-            collector_profiles.insert().values(guild_id=guild_id, user_id=user_id, **values)
-        )
-    return realign(connection, guild_id, now, user_id)
-
-
 MISSING_PERMISSIONS = 50013
 
 
 def missing_permission_key(role_id: int) -> str:
     return f"roles:missing-permission:{role_id}"
+
+
+def role_deleted_key(role_id: int) -> str:
+    return f"roles:deleted:{role_id}"
+
+
+@dataclass(frozen=True)
+class RoleNotice:
+    """A notice for a server's managers about a tier role: Discord refused it for a missing
+    permission, or it was deleted. Its ``key`` names its ``manager_notices`` row, written once
+    it was delivered."""
+
+    guild_id: int
+    role_id: int
+    deleted: bool  # the role was deleted (else: refused for a missing permission)
+    tier_names: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return (
+            role_deleted_key(self.role_id) if self.deleted else missing_permission_key(self.role_id)
+        )
 
 
 class CollectorStore:
@@ -287,13 +205,19 @@ class CollectorStore:
             ).all()
             if not rows:
                 return []
+            of_role = (role_changes.c.guild_id == guild_id, role_changes.c.role_id == role_id)
+            # A forgotten fan's removals of the deleted role (pending, or refused and waiting
+            # for a fix that can no longer come) have nothing left to do.
+            connection.execute(
+                role_changes.delete().where(
+                    *of_role,
+                    role_changes.c.action == FORGET,
+                    role_changes.c.state.in_((RoleChangeState.PENDING, RoleChangeState.FAILED)),
+                )
+            )
             connection.execute(
                 role_changes.update()
-                .where(
-                    role_changes.c.guild_id == guild_id,
-                    role_changes.c.role_id == role_id,
-                    role_changes.c.state == RoleChangeState.PENDING,
-                )
+                .where(*of_role, role_changes.c.state == RoleChangeState.PENDING)
                 .values(state=RoleChangeState.SKIPPED, updated_at=now)
             )
             realign(connection, guild_id, now)
@@ -328,6 +252,15 @@ class CollectorStore:
         self, change_id: int, state: RoleChangeState, error_code: int | None, now: datetime
     ) -> None:
         def work(connection: Connection) -> None:
+            retried = state == RoleChangeState.FAILED and error_code == MISSING_PERMISSIONS
+            if state != RoleChangeState.PENDING and not retried:
+                gone = connection.execute(
+                    role_changes.delete().where(
+                        role_changes.c.id == change_id, role_changes.c.action == FORGET
+                    )
+                )
+                if gone.rowcount:
+                    return
             connection.execute(
                 role_changes.update()
                 .where(role_changes.c.id == change_id)
@@ -341,18 +274,74 @@ class CollectorStore:
 
         await self.database.run_write(work)
 
-    async def first_notice(self, guild_id: int, key: str, now: datetime) -> bool:
-        """True the first time ``key`` is noted for this server (managers are told once)."""
+    # -- manager notices: a row per notice delivered (managers are told once) ----------------
+    async def told(self, guild_id: int, key: str) -> bool:
+        async with self.database.read() as connection:
+            found = await connection.execute(
+                select(manager_notices.c.key).where(
+                    manager_notices.c.guild_id == guild_id, manager_notices.c.key == key
+                )
+            )
+            return found.first() is not None
 
-        def work(connection: Connection) -> bool:
-            inserted = connection.execute(
+    async def record_told(self, guild_id: int, key: str, now: datetime) -> None:
+        """The notice was delivered (recorded only then, so an undelivered one is owed)."""
+
+        def work(connection: Connection) -> None:
+            connection.execute(
                 self.database.insert_ignoring_duplicates(manager_notices).values(
                     guild_id=guild_id, key=key, created_at=now
                 )
             )
-            return inserted.rowcount == 1
 
-        return await self.database.run_write(work)
+        await self.database.run_write(work)
+
+    async def untold(self, guild_id: int, deleted_reason: str) -> list[RoleNotice]:
+        """The server's notices owed and not delivered, worked out from what they are about
+        (roles refused for a missing permission; tiers disabled with ``deleted_reason``), so
+        nothing but the delivered notices needs a row."""
+        tiers = await self.tiers(guild_id)
+        async with self.database.read() as connection:
+            refused = await connection.execute(
+                select(role_changes.c.role_id)
+                .where(
+                    role_changes.c.guild_id == guild_id,
+                    role_changes.c.state == RoleChangeState.FAILED,
+                    role_changes.c.error_code == MISSING_PERMISSIONS,
+                )
+                .distinct()
+                .order_by(role_changes.c.role_id)
+            )
+            refused_roles = list(refused.scalars())
+            told = await connection.execute(
+                select(manager_notices.c.key).where(manager_notices.c.guild_id == guild_id)
+            )
+            told_keys = set(told.scalars())
+
+        def names(role_id: int) -> tuple[str, ...]:
+            return tuple(t.name for t in tiers if t.role_id == role_id)
+
+        deleted = sorted({t.role_id for t in tiers if t.disabled_reason == deleted_reason})
+        owed = [RoleNotice(guild_id, role_id, False, names(role_id)) for role_id in refused_roles]
+        owed += [RoleNotice(guild_id, role_id, True, names(role_id)) for role_id in deleted]
+        return [notice for notice in owed if notice.key not in told_keys]
+
+    async def guilds_owed_notices(self) -> list[int]:
+        """Servers with a notice that may be owed (a refused change or a disabled tier)."""
+        async with self.database.read() as connection:
+            rows = await connection.execute(
+                select(role_changes.c.guild_id)
+                .where(
+                    role_changes.c.state == RoleChangeState.FAILED,
+                    role_changes.c.error_code == MISSING_PERMISSIONS,
+                )
+                .union(
+                    select(collector_tiers.c.guild_id).where(
+                        collector_tiers.c.disabled_reason.is_not(None)
+                    )
+                )
+            )
+            return sorted(rows.scalars())
 
     async def retry_refused(self, guild_id: int, role_id: int, now: datetime) -> int:
         """A manager says the role can be managed now: changes Discord refused for missing

@@ -78,6 +78,18 @@ class WriterBusy(Exception):
     """Another process holds SQLite's write lock."""
 
 
+def _insert_ignoring_duplicates(dialect: str, table: Table) -> Insert:
+    if dialect == "sqlite":
+        return sqlite_insert(table).on_conflict_do_nothing()
+    return postgresql_insert(table).on_conflict_do_nothing()
+
+
+def insert_ignoring_duplicates(connection: Connection, table: Table) -> Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING`` in the dialect of ``connection`` (for transaction
+    functions, which get a connection rather than the :class:`Database`)."""
+    return _insert_ignoring_duplicates(connection.dialect.name, table)
+
+
 class DatabaseBusy(Exception):
     """The write could not begin within the time it was given (another process holds the
     database's write lock); nothing was written. Fans' writes are given the time that still
@@ -332,9 +344,7 @@ class Database:
 
     def insert_ignoring_duplicates(self, table: Table) -> Insert:
         """``INSERT ... ON CONFLICT DO NOTHING`` in this database's dialect."""
-        if self.dialect == "sqlite":
-            return sqlite_insert(table).on_conflict_do_nothing()
-        return postgresql_insert(table).on_conflict_do_nothing()
+        return _insert_ignoring_duplicates(self.dialect, table)
 
     async def dispose(self) -> None:
         if self._sqlite is not None:

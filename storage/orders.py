@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, func, select
 
+from storage.collector_counts import recount_after_order
 from storage.collector_tables import forgotten_counts
-from storage.collectors import recount_after_order
 from storage.drops import Drop
 from storage.engine import Database
 from storage.followups import owe_followup

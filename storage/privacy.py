@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, exists, select
 
+from storage.collector_counts import FORGET, RoleChangeState
 from storage.collector_tables import (
     collector_profiles,
     collector_tiers,
@@ -63,7 +64,6 @@ CREATED_BY_TABLES: dict[Table, str] = {
 }
 # The id written over ``created_by`` on a forgotten manager's rows (no Discord id is 0).
 NOBODY = 0
-ROLE_REMOVE, ROLE_PENDING = "remove", "pending"
 
 
 @dataclass(frozen=True)
@@ -350,7 +350,8 @@ def _withdraw_commitments(
 
 def _queue_role_removals(connection: Connection, guild_id: int, user_id: int, now: datetime) -> int:
     """One pending removal per collector role of the server; the role worker applies them at
-    Discord's pace (a role the fan does not hold costs one harmless request)."""
+    Discord's pace (a role the fan does not hold costs one harmless request) and deletes each
+    row once done (``CollectorStore.finish``), so nothing keyed by the fan outlives the work."""
     role_ids = connection.execute(
         select(collector_tiers.c.role_id)
         .where(collector_tiers.c.guild_id == guild_id)
@@ -362,8 +363,8 @@ def _queue_role_removals(connection: Connection, guild_id: int, user_id: int, no
             "guild_id": guild_id,
             "user_id": user_id,
             "role_id": role_id,
-            "action": ROLE_REMOVE,
-            "state": ROLE_PENDING,
+            "action": FORGET,
+            "state": RoleChangeState.PENDING,
             "created_at": now,
             "updated_at": now,
         }

@@ -47,9 +47,10 @@ class CollectorRoles(commands.Cog):
         await collectors.load()
         # Pending rows from before a restart are taken up by the first round (of the leader).
         queue = collectors.queue
+        queue.notify = self._tell_managers  # any process may see a role deleted
 
         async def start() -> None:
-            queue.start(DiscordRoles(self.bot), self._tell_managers)
+            queue.start(DiscordRoles(self.bot))
 
         async def sweep() -> None:
             queue.poke()
@@ -59,10 +60,8 @@ class CollectorRoles(commands.Cog):
     async def cog_unload(self) -> None:
         await self.bot.services.leadership.give_up("roles")
 
-    async def _tell_managers(self, guild_id: int, text: str) -> None:
-        reports = self.bot.services.schedule.reports
-        if reports is not None:
-            await reports.tell(guild_id, text)
+    async def _tell_managers(self, guild_id: int, text: str) -> bool:
+        return await self.bot.services.schedule.tell(guild_id, text)
 
     @commands.Cog.listener()
     async def on_guild_role_delete(self, role: discord.Role) -> None:

@@ -26,7 +26,7 @@ from storage.collectors import (
     CollectorStore,
     RoleChange,
     RoleChangeState,
-    missing_permission_key,
+    RoleNotice,
 )
 
 log = logging.getLogger("dropbell.collectors")
@@ -40,7 +40,9 @@ POLL_SECONDS = 60.0  # the slow poll, beside the wake-ups when rows are inserted
 RETRY_SECONDS = 5.0  # after a transient failure (Discord 5xx, a network error)
 MAX_ATTEMPTS = 5
 
-Notify = Callable[[int, str], Awaitable[None]]
+# Posts a notice for a server's managers; True once delivered (False: no announce channel, or
+# the post failed).
+Notify = Callable[[int, str], Awaitable[bool]]
 
 
 class RoleEditFailed(Exception):
@@ -64,11 +66,14 @@ class RoleQueue:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._editor: RoleEditor | None = None
-        self._notify: Notify | None = None
+        # Set in every process (a follower sees a role deleted too), not only the leader's.
+        self.notify: Notify | None = None
         self.roles_changed: Callable[[int], Awaitable[None]] | None = None
+        # One notice at a time in this process, so an owed one is never told twice here.
+        self._telling = asyncio.Lock()
 
-    def start(self, editor: RoleEditor, notify: Notify) -> None:
-        self._editor, self._notify = editor, notify
+    def start(self, editor: RoleEditor) -> None:
+        self._editor = editor
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="dropbell-role-queue")
 
@@ -84,6 +89,10 @@ class RoleQueue:
         self._wake.set()
 
     async def _run(self) -> None:
+        try:  # notices owed from before (no announce channel then, or another process's)
+            await self.tell_owed()
+        except Exception:
+            log.exception("telling the managers' owed notices failed")
         while True:
             self._wake.clear()
             try:
@@ -139,13 +148,9 @@ class RoleQueue:
                 await self.roles_changed(change.guild_id)
         elif failed.code == MISSING_PERMISSIONS:
             # The fan's count stays; the managers hear it once per role until they fix it.
-            key = missing_permission_key(change.role_id)
-            if await self.store.first_notice(change.guild_id, key, utcnow()):
-                names = [t.name for t in await self.store.tiers(change.guild_id)
-                         if t.role_id == change.role_id]  # fmt: skip
-                await self._tell(
-                    change.guild_id, wording.missing_permission_notice(names, change.role_id)
-                )
+            names = tuple(t.name for t in await self.store.tiers(change.guild_id)
+                          if t.role_id == change.role_id)  # fmt: skip
+            await self._notice(RoleNotice(change.guild_id, change.role_id, False, names))
         elif failed.code != UNKNOWN_MEMBER:  # a fan who left the server needs no notice
             log.warning("role change %s failed with code %s", change.id, failed.code)
         return False
@@ -163,9 +168,25 @@ class RoleQueue:
             # collectors-first stops counting the tier before anyone is told it is disabled
             await self.roles_changed(guild_id)
         self.poke()  # fans realigned to the tiers left
-        if await self.store.first_notice(guild_id, f"roles:deleted:{role_id}", now):
-            await self._tell(guild_id, wording.role_deleted_notice([t.name for t in disabled]))
+        await self._notice(RoleNotice(guild_id, role_id, True, tuple(t.name for t in disabled)))
 
-    async def _tell(self, guild_id: int, text: str) -> None:
-        if self._notify is not None:
-            await self._notify(guild_id, text)
+    async def _notice(self, notice: RoleNotice) -> None:
+        """Tell the managers once. Recorded only once delivered: without an announce channel
+        (or if the post fails) it stays owed, and is told when a channel is set
+        (:meth:`tell_owed`)."""
+        async with self._telling:
+            if await self.store.told(notice.guild_id, notice.key):
+                return
+            if notice.deleted:
+                text = wording.role_deleted_notice(notice.tier_names)
+            else:
+                text = wording.missing_permission_notice(notice.tier_names, notice.role_id)
+            if self.notify is not None and await self.notify(notice.guild_id, text):
+                await self.store.record_told(notice.guild_id, notice.key, utcnow())
+
+    async def tell_owed(self, guild_id: int | None = None) -> None:
+        """Tell the notices owed (to one server, or to every server: at the leader's start)."""
+        guilds = [guild_id] if guild_id is not None else await self.store.guilds_owed_notices()
+        for guild in guilds:
+            for notice in await self.store.untold(guild, wording.ROLE_DELETED_REASON):
+                await self._notice(notice)

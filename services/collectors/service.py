@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 
 from services.collectors import wording
@@ -13,6 +15,8 @@ from storage.collector_profiles import ProfileFacts, ProfileStore
 from storage.collectors import CollectorStore, Tier, TierConflict
 from storage.engine import Database
 from storage.orders import COUNTED_OUTCOMES, Applied
+
+log = logging.getLogger("dropbell.collectors")
 
 MAX_TIER_NAME = 50
 NOTHING: frozenset[int] = frozenset()
@@ -44,6 +48,7 @@ class CollectorService:
         # Enabled tier roles per server, for the collectors-first check on the claim hot path.
         self._tier_roles: dict[int, frozenset[int]] = {}
         self.queue.roles_changed = self._refresh
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def load(self) -> None:
         self._tier_roles = await self.store.enabled_tier_roles()
@@ -52,6 +57,19 @@ class CollectorService:
         """A purchase or refund queued role changes in its own transaction: work them now."""
         if applied.outcome in COUNTED_OUTCOMES:
             self.queue.poke()
+
+    def announce_channel_set(self, guild_id: int) -> None:
+        """The server has an announce channel now: notices owed to its managers go out (off
+        the /dropbell setup answer)."""
+        task = asyncio.create_task(self._tell_owed(guild_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _tell_owed(self, guild_id: int) -> None:
+        try:
+            await self.queue.tell_owed(guild_id)
+        except Exception:
+            log.exception("telling guild %s's managers their owed notices failed", guild_id)
 
     def is_collector(self, request: ClaimRequest) -> bool:
         """Whether the fan holds the role of an enabled tier of the server (sync and cheap: it

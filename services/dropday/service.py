@@ -21,7 +21,7 @@ from storage.link_pool import LinkPoolStore
 from storage.orders import Applied, OrderStore
 from storage.raffle import RaffleStore
 
-Notify = Callable[[int, str], Awaitable[None]]
+Notify = Callable[[int, str], Awaitable[object]]
 
 
 class DropDay:

@@ -53,20 +53,23 @@ class ManagerReports:
         self.drops = drops
         self.grace_hours = grace_hours
 
-    async def _report(self, guild_id: int, text: str, fallback_channel: int | None = None) -> None:
+    async def _report(self, guild_id: int, text: str, fallback_channel: int | None = None) -> bool:
+        """Post to the server's announce channel (or the fallback); True once posted."""
         settings = await self.guild_settings.get(guild_id)
         channel_id = settings.announce_channel_id or fallback_channel
         if channel_id is None:
             log.warning("no announce channel in guild %s to report: %s", guild_id, text)
-            return
+            return False
         try:
             await self.outbox.post(channel_id, text)
         except SendFailed as error:
             log.warning("could not report to managers of guild %s: %s", guild_id, error)
+            return False
+        return True
 
-    async def tell(self, guild_id: int, text: str) -> None:
-        """A notice for this server's managers, in its announce channel."""
-        await self._report(guild_id, text)
+    async def tell(self, guild_id: int, text: str) -> bool:
+        """A notice for this server's managers, in its announce channel; True once posted."""
+        return await self._report(guild_id, text)
 
     async def missed(self, guild_id: int, rows: list[ScheduledSend]) -> None:
         described = [(row, await describe(row, self.drops)) for row in rows]

@@ -106,13 +106,13 @@ class ScheduleService:
         )
         self.sender.before_opening = self.before_opening
 
-    async def tell(self, guild_id: int, text: str) -> None:
+    async def tell(self, guild_id: int, text: str) -> bool:
         """A notice for a server's managers, from any process once an outbox is attached (the
-        schedule cog attaches one on every process, leading or not)."""
+        schedule cog attaches one on every process, leading or not). True once delivered."""
         if self.reports is None:
             log.warning("no outbox attached yet to tell guild %s: %s", guild_id, text)
-            return
-        await self.reports.tell(guild_id, text)
+            return False
+        return await self.reports.tell(guild_id, text)
 
     async def start(self, outbox: Outbox) -> None:
         """Start the scheduler and rebuild it from the table (in the background: no waiting

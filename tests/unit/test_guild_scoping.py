@@ -21,7 +21,7 @@ DM_LOOKUP = "looks up a drop's server for a DM press; the caller then acts in th
 
 UNSCOPED = {
     "claims.fan_standing": USER_SCOPED,
-    "collectors.recount_after_order": OWN_ROWS,
+    "collector_counts.recount_after_order": OWN_ROWS,
     "drops.get_any": DM_LOOKUP,
     "drops.update": RESOLVED_IN_GUILD_FIRST,
     "drops.move_status": RESOLVED_IN_GUILD_FIRST,

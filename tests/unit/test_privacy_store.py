@@ -1,6 +1,7 @@
 """storage.privacy on a real SQLite file: the counts a forget leaves per drop add up across
-fans and claim states, the shared DM rows stay while another server knows the fan, and a claim
-whose hold or link is not over yet blocks the forget."""
+fans and claim states, the shared DM rows stay while another server knows the fan, a claim
+whose hold or link is not over yet blocks the forget, and the role removals a forget queues
+leave no row behind once carried out or given up."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import pytest
 from sqlalchemy import Connection, select
 
 from services.localtime import utcnow
-from storage.collector_tables import forgotten_counts
+from storage.collector_counts import RoleChangeState
+from storage.collector_tables import collector_tiers, forgotten_counts, role_changes
+from storage.collectors import MISSING_PERMISSIONS, CollectorStore
 from storage.engine import Database
 from storage.migrate import upgrade
 from storage.privacy import Forgotten, LiveHold, forget_fan
@@ -129,3 +132,56 @@ async def test_a_hold_not_over_yet_blocks_the_forget(
     assert isinstance(refused, LiveHold) and refused.ending and refused.drop_name == "First"
     async with database.read() as connection:
         assert len((await connection.execute(select(claims))).all()) == 1
+
+
+async def test_the_role_removals_of_a_forget_leave_no_row_once_done(database: Database) -> None:
+    """Done, or failed for good (the fan left: 10007): the row goes. Refused for a missing
+    permission: it stays, failed, until a manager fixes the role; then retried and gone. The
+    tier's role deleted: its pending removals go. A tier's own removal stays as done."""
+    roles = {"Bronze": 501, "Silver": 502, "Gold": 503, "Plat": 504}
+
+    def seed(connection: Connection) -> None:
+        now = utcnow()
+        for minimum, (name, role_id) in enumerate(roles.items(), start=1):
+            connection.execute(
+                collector_tiers.insert().values(
+                    guild_id=GUILD, name=name, name_key=name.lower(), role_id=role_id,
+                    min_purchases=minimum, created_by=99, created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+        connection.execute(
+            role_changes.insert().values(
+                guild_id=GUILD, user_id=11, role_id=501, action="remove", state="pending",
+                created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+
+    def rows(connection: Connection) -> dict[int, tuple[int, str, str]]:
+        found = connection.execute(
+            select(role_changes.c.id, role_changes.c.user_id, role_changes.c.role_id,
+                   role_changes.c.action, role_changes.c.state)
+        ).all()  # fmt: skip
+        return {row.role_id: (row.user_id, row.action, row.state) for row in found}
+
+    await database.run_write(seed)
+    done = await database.run_write(partial(forget_fan, guild_id=GUILD, user_id=10, now=utcnow()))
+    assert isinstance(done, Forgotten) and done.roles_queued == 4
+    store = CollectorStore(database)
+    pending = await store.pending_round(10, 10)
+    ids = {change.role_id: change.id for change in pending if change.user_id == 10}
+    [others] = [change.id for change in pending if change.user_id == 11]
+    now = utcnow()
+    await store.finish(ids[501], RoleChangeState.DONE, None, now)
+    await store.finish(ids[502], RoleChangeState.FAILED, 10007, now)
+    await store.finish(ids[503], RoleChangeState.FAILED, MISSING_PERMISSIONS, now)
+    assert await store.disable_role(GUILD, 504, "deleted", now)
+    left = await database.run_write(rows)
+    assert {role: row for role, row in left.items() if row[0] == 10} == {
+        503: (10, "forget", "failed")
+    }
+    assert left[501] == (11, "remove", "pending")  # another fan's own tier change
+    assert await store.retry_refused(GUILD, 503, now) == 1
+    [retried] = [c for c in await store.pending_round(10, 10) if c.user_id == 10]
+    await store.finish(retried.id, RoleChangeState.DONE, None, now)
+    await store.finish(others, RoleChangeState.DONE, None, now)
+    assert await database.run_write(rows) == {501: (11, "remove", "done")}
