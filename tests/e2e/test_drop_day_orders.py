@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,6 +82,72 @@ async def test_a_payment_after_its_hold_never_oversells(
         assert drop is not None and (counts.paid, counts.held, drop.remaining) == (0, 1, 0)
         again = await sandbox.click(slow, post, f"dropbell:claim:{drop_id}")
         assert "ended" in again.content and link_url(again.components) is None
+    finally:
+        await runner.stop()
+
+
+def late_completion(shop: SandboxShop, url: str, intent: str) -> dict[str, Any]:
+    """The completion Stripe delivers late for the session behind ``url``: the fan paid just as
+    the hold ended, before dropbell ended the session."""
+    session = shop.stripe.sessions[session_of(shop, url)]
+    paid = dict(session, status="complete", payment_status="paid", payment_intent=intent)
+    return shop.stripe.event("checkout.session.completed", paid)
+
+
+async def test_a_late_payment_takes_a_unit_still_free_and_never_one_beyond_stock(
+    sandbox: Sandbox, community: Community, shop: SandboxShop, database_path: Path
+) -> None:
+    runner, bot = await start_drop_day_bot(sandbox, shop, database_path, community)
+    try:
+        await set_announce_channel(sandbox, community)
+        drop_id = await drop_opening_in(bot, community, 2, stock=2)
+        post = await opening_post(sandbox, community, drop_id)
+        early, slow, later, last = community.fans[:4]
+        urls: dict[int, str | None] = {}
+        for fan in (early, slow):
+            answer = await sandbox.click(fan, post, f"dropbell:claim:{drop_id}")
+            urls[fan.id] = link_url(answer.components)
+            assert urls[fan.id] is not None, answer.content
+        # Both holds end unpaid and nobody claims in between: both units are free again.
+        await wait_for(remaining_is(bot, drop_id, 2), timeout=HOLD_SECONDS + 10, what="expiry")
+
+        # The first fan's payment arrives late, while a unit is still free: it takes it.
+        on_time = late_completion(shop, str(urls[early.id]), "pi_on_time")
+        paid = await shop.stripe.send(shop.stripe.delivery(on_time))
+        assert paid.results[-1][1] == 200
+        claim = await bot.services.drop_day.claim_of(drop_id, early.id)
+        assert claim is not None and (claim.state, claim.order_ref) == ("paid", "pi_on_time")
+        drop = await bot.services.drops.get_any(drop_id)
+        assert drop is not None and drop.remaining == 1
+        # The same delivery again (shops retry for hours): no second unit.
+        assert (await shop.stripe.send(paid)).results[-1][1] == 200
+        drop = await bot.services.drops.get_any(drop_id)
+        assert drop is not None and drop.remaining == 1
+
+        # Another fan holds the last unit; then the second late payment finds none free: it
+        # stays expired with its order, managers are asked to refund it, nothing oversold.
+        got = await sandbox.click(later, post, f"dropbell:claim:{drop_id}")
+        assert link_url(got.components) is not None, got.content
+        late = shop.stripe.delivery(late_completion(shop, str(urls[slow.id]), "pi_too_late"))
+        assert (await shop.stripe.send(late)).results[-1][1] == 200
+        await wait_for(
+            lambda: any("pi_too_late" in m.content for m in sandbox.messages(community.drops.id)),
+            what="the managers asked to refund",
+        )
+        refused = await bot.services.drop_day.claim_of(drop_id, slow.id)
+        assert refused is not None and (refused.state, refused.order_ref) == (
+            "expired",
+            "pi_too_late",
+        )
+        notices = [m.content for m in sandbox.messages(community.drops.id) if "refund" in m.content]
+        assert not any("pi_on_time" in text for text in notices)  # the paid one is no refund
+        counts = await bot.services.drop_day.counts(drop_id)
+        drop = await bot.services.drops.get_any(drop_id)
+        assert drop is not None
+        assert (counts.paid, counts.held, drop.remaining) == (1, 1, 0)
+        assert counts.paid + counts.held + drop.remaining == drop.stock == 2
+        sold_out = await sandbox.click(last, post, f"dropbell:claim:{drop_id}")
+        assert "sold out" in sold_out.content
     finally:
         await runner.stop()
 
