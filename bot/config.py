@@ -212,17 +212,20 @@ class StripeShop(_Section):
     kind: Literal["stripe"]
     secret_key: SecretStr = Field(description="Stripe secret API key (secret).")
     webhook_secret: SecretStr = Field(description="The endpoint's signing secret (whsec_...).")
-    success_url: str = Field(
-        default="https://example.com/thanks", description="Where Checkout sends a buyer after."
-    )
-    cancel_url: str = Field(
-        default="https://example.com/", description="Where Checkout sends a buyer who leaves."
-    )
+    # Required, no default: a placeholder here would send every paying fan to someone else's
+    # page (product.md lists both as a Stripe shop's keys).
+    success_url: str = Field(description="Where Checkout sends a buyer who paid (https://...).")
+    cancel_url: str = Field(description="Where Checkout sends a buyer who backs out (https://...).")
     api_base: str | None = Field(
         default=None,
         description="Stripe API base URL (default: Stripe's); point it elsewhere for a "
         "compatible server such as the sandbox shop.",
     )
+
+    @field_validator("success_url", "cancel_url")
+    @classmethod
+    def _checkout_url(cls, value: str) -> str:
+        return _check_url(value, ("https", "http"))
 
 
 class SandboxShop(_Section):

@@ -27,8 +27,9 @@ def connect(name: str, kind: str, options: Options) -> Shop:
                 name,
                 secret_key=given["secret_key"],
                 webhook_secret=given["webhook_secret"],
-                success_url=given.get("success_url", "https://example.com/thanks"),
-                cancel_url=given.get("cancel_url", "https://example.com/"),
+                # Required (product.md): no placeholder page for a fan who just paid.
+                success_url=given["success_url"],
+                cancel_url=given["cancel_url"],
                 api_base=given.get("api_base"),
             )
         if kind == "sandbox":

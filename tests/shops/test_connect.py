@@ -22,6 +22,8 @@ token = "t"
 kind = "stripe"
 secret_key = "sk_test_from_config"
 webhook_secret = "whsec_from_config"
+success_url = "https://night-moth.example/thanks"
+cancel_url = "https://night-moth.example/"
 api_base = "{base}"
 
 [shops.sandbox]
@@ -56,6 +58,9 @@ async def test_an_unknown_kind_or_a_missing_key_is_one_sentence() -> None:
         connect("x", "square", {})
     with pytest.raises(ValueError, match=r"^Shop 'x' \(stripe\) needs secret_key\.$"):
         connect("x", "stripe", {"webhook_secret": "w", "secret_key": None})
+    # No placeholder checkout pages: a Stripe shop names its own (product.md).
+    with pytest.raises(ValueError, match=r"^Shop 'x' \(stripe\) needs success_url\.$"):
+        connect("x", "stripe", {"webhook_secret": "w", "secret_key": "sk", "cancel_url": "u"})
     shop = connect("s", "sandbox", {"api_base": None, "webhook_secret": None})
     assert isinstance(shop, SandboxShop) and isinstance(shop, StripeShop)
     await shop.aclose()

@@ -72,9 +72,24 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
         ),
         (
             {"DROPBELL_DISCORD__TOKEN": SHAPED, "DROPBELL_SHOPS__MAIN__KIND": "stripe"},
-            "[shops.main]\nsecret_key = 'sk'\n",
+            "[shops.main]\nsecret_key = 'sk'\n"
+            "success_url = 'https://a.example/thanks'\ncancel_url = 'https://a.example/'\n",
             "config: shops.main.webhook_secret is missing: "
             "set DROPBELL_SHOPS__MAIN__WEBHOOK_SECRET.",
+        ),
+        (
+            # product.md lists success_url and cancel_url as a Stripe shop's required keys.
+            {"DROPBELL_DISCORD__TOKEN": SHAPED},
+            "[shops.main]\nkind = 'stripe'\nsecret_key = 'sk'\nwebhook_secret = 'whsec'\n"
+            "cancel_url = 'https://a.example/'\n",
+            "config: shops.main.success_url is missing: "
+            "add it to config.toml or set DROPBELL_SHOPS__MAIN__SUCCESS_URL.",
+        ),
+        (
+            {"DROPBELL_DISCORD__TOKEN": SHAPED},
+            "[shops.main]\nkind = 'stripe'\nsecret_key = 'sk'\nwebhook_secret = 'whsec'\n"
+            "success_url = 'https://a.example/thanks'\ncancel_url = 'a.example'\n",
+            "config: shops.main.cancel_url: 'a.example' is not a valid https or http URL.",
         ),
         (
             {"DROPBELL_DISCORD__TOKEN": SHAPED, "DROPBELL_SHOPS__MAIN__KIND": "woo"},
