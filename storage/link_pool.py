@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from storage.engine import Database
 from storage.states import ClaimState, LinkState
@@ -106,6 +106,23 @@ class LinkPoolStore:
                 .where(claim_links.c.id == link_id)
                 .values(link_ref=link_ref, url=url, expires_at=expires_at, state=LinkState.READY)
             )
+
+    async def ready_many(self, issued: list[tuple[int, str, str, datetime | None]]) -> None:
+        """``ready`` for several rows (row id, link_ref, url, expires_at) in one transaction:
+        a pool issuing many links at once writes them as they come back without queueing a
+        transaction per link ahead of fans' claims for SQLite's one write lock."""
+
+        def work(connection: Connection) -> None:
+            for link_id, link_ref, url, expires_at in issued:
+                connection.execute(
+                    claim_links.update()
+                    .where(claim_links.c.id == link_id)
+                    .values(
+                        link_ref=link_ref, url=url, expires_at=expires_at, state=LinkState.READY
+                    )
+                )
+
+        await self.database.run_write(work)
 
     async def discard_unused(self, drop_id: int) -> list[tuple[str, str]]:
         """Mark the drop's unused links discarded: (shop, link_ref) of each, to end at the shop."""
