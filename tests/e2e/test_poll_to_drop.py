@@ -1,13 +1,15 @@
 """Create drop from this poll: a modal, the drop announced, its waitlist pre-filled with the
-committed fans in order of first commitment (seen in /waitlist status), no DMs."""
+committed fans in order of first commitment (seen in /waitlist status) before the post goes
+out, no DMs."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
-from sandbox import Sandbox
-from tests.e2e.poll_support import berlin_in, commit, create_poll, poll_id_of
+from sandbox import Message, Sandbox
+from tests.e2e.poll_support import berlin_in, commit, create_poll, field_values, poll_id_of
 from tests.harness import Community, drop_id_of
 
 
@@ -94,3 +96,46 @@ async def test_a_bad_time_in_the_modal_is_one_sentence_and_makes_nothing(
     assert text.startswith("'tomorrow-ish' is not a time I can read")
     assert await bot.services.drops.drops(community.guild.id) == []
     assert (await bot.services.polls.get_any(poll_id)).drop_id is None
+
+
+async def test_the_committed_fans_are_on_the_line_before_the_announcement_is_posted(
+    sandbox: Sandbox, community: Community, bot
+) -> None:
+    """The moment the drop's post exists anyone can press Join on it: the committed fans must
+    already be on the line then, or a quick fan gets ahead of them."""
+    sandbox.relax("channel_send_limit", reason="poll, results and drop in one channel")
+    post = await create_poll(sandbox, community)
+    poll_id = poll_id_of(post)
+    f0, f1, f2, quick = community.fans[:4]
+    for fan, option in ((f0, 0), (f1, 1), (f2, 1)):
+        await commit(sandbox, fan, post, option, 2)
+    closing = await sandbox.slash(community.manager, "poll close", {"poll": str(poll_id)})
+    offer = await closing.wait_followup()
+    shown = await sandbox.click(community.manager, offer, f"dropbell:polldrop:{poll_id}")
+    assert shown.modal is not None
+
+    at_posting: list[str] = []
+    presses: list[asyncio.Task[Any]] = []
+
+    def on_message(event: str, message: Message) -> None:
+        join = [cid for cid in message.custom_ids() if cid.startswith("dropbell:join:")]
+        if event == "MESSAGE_CREATE" and join and not at_posting:
+            at_posting.append(field_values(message)["Waitlist"])
+            # A fan not in the poll presses Join the instant the post appears.
+            presses.append(asyncio.create_task(sandbox.click(quick, message, join[0])))
+
+    sandbox.world.message_listeners.append(on_message)
+    fields = inputs_by_label(shown.modal)
+    submitted = await sandbox.submit_modal(
+        community.manager,
+        shown,
+        {fields["Opens at (YYYY-MM-DD HH:MM, 24 h)"]: berlin_in(timedelta(days=5))},
+    )
+    done = await submitted.wait_followup()
+    assert "starts with the 3 fans who committed" in done.content
+    assert at_posting == ["3 waiting"]  # the line was full when the post went out
+    joined = await presses[0]
+    assert "#4 of 4" in joined.content, joined.content
+    for fan, place in ((f0, 1), (f1, 2), (f2, 3)):
+        status = await sandbox.slash(fan, "waitlist status")
+        assert f"**Moth Hoodie**: #{place} of 4" in status.content, status.content
