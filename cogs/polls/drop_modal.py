@@ -86,6 +86,7 @@ class DropFromPollModal(DropbellModal, title="Create drop from this poll"):
         await drops.announced(
             drop.id, channel_id=poll.channel_id, message_id=message.id, event_id=None
         )
+        await to_drop.tell_fans(drop)
         selling = f" It sells `{drop.product}`." if drop.product else " It is waitlist only."
         await interaction.followup.send(
             f"**{drop.name}** is announced in <#{poll.channel_id}>: opens "

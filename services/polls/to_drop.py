@@ -6,8 +6,10 @@ transaction, written before the announcement goes out: no fan pressing Join on t
 get ahead of the committed fans, and a crash leaves either nothing (the poll free to try again)
 or the drop with its whole line. The waitlist is filled through the join writer
 (``storage.joins.write_join_batch``), so places, sequence numbers and the line's counters are
-exactly as if each fan had pressed Join in that order. Nobody is opted in to reminders by this:
-DMs go only to fans who ask for them.
+exactly as if each fan had pressed Join in that order. Nobody is opted in to the new drop's
+reminders by this; once the post is up, the committed fans who opted in to reminders in this
+server get one DM saying they are on the line (``SendKind.POLL_DROP``), the others see it in
+/waitlist status.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from services.errors import UserError
 from services.localtime import parse_local, utcnow
 from services.polls.rules import price_text
 from services.polls.wording import winner
+from services.schedule.service import ScheduleService
 from storage.drops import Drop
 from storage.engine import Database
 from storage.joins import JoinRequest
 from storage.polls import Poll, PollStore, take_and_prefill
+from storage.states import SendKind
 
 
 def _only_open(drop: Drop | None, _request: JoinRequest) -> UserError | None:
@@ -33,10 +37,18 @@ def _only_open(drop: Drop | None, _request: JoinRequest) -> UserError | None:
 
 
 class PollDrops:
-    def __init__(self, database: Database, store: PollStore, drops: DropService, currency: str):
+    def __init__(
+        self,
+        database: Database,
+        store: PollStore,
+        drops: DropService,
+        schedule: ScheduleService,
+        currency: str,
+    ):
         self.database = database
         self.store = store
         self.drops = drops
+        self.schedule = schedule
         self.currency = currency
 
     async def check(self, guild_id: int, poll_id: int) -> Poll:
@@ -98,3 +110,15 @@ class PollDrops:
 
         drop = await self.drops.create(poll.guild_id, created_by, spec, within=take_and_fill)
         return drop, filled[0]
+
+    async def tell_fans(self, drop: Drop) -> None:
+        """Once its post is up: a DM to each committed fan who opted in to reminders, through
+        the DM queue (its pace, closed DMs, restarts); the rest see it in /waitlist status."""
+        row = await self.schedule.sends.insert(
+            guild_id=drop.guild_id,
+            kind=SendKind.POLL_DROP,
+            drop_id=drop.id,
+            channel_id=drop.channel_id,
+            due_at=utcnow(),
+        )
+        self.schedule.jobs.schedule(row)
