@@ -6,11 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Row, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.drops import Drop
 from storage.engine import Database
+from storage.joins import JoinRequest, Refuse, write_join_batch
 from storage.records import Record
 from storage.schedule import ScheduledSend, SendStore
 from storage.states import PollStatus, SendKind
@@ -233,18 +237,6 @@ class PollStore:
         async with self.database.read() as connection:
             return [Commitment.from_row(row) for row in (await connection.execute(query)).all()]
 
-    async def fans_in_commitment_order(self, poll_id: int) -> list[tuple[int, str]]:
-        """Each committed fan once, by their earliest commitment still standing."""
-        first = func.min(poll_commitments.c.id)
-        query = (
-            select(poll_commitments.c.user_id, func.max(poll_commitments.c.display_name))
-            .where(poll_commitments.c.poll_id == poll_id)
-            .group_by(poll_commitments.c.user_id)
-            .order_by(first)
-        )
-        async with self.database.read() as connection:
-            return [(int(row[0]), str(row[1])) for row in (await connection.execute(query))]
-
     async def history(self, poll_id: int) -> list[TallyPoint]:
         query = (
             select(poll_tally_history)
@@ -267,12 +259,42 @@ class PollStore:
             ).first()
         return _poll(row)
 
-    async def take_for_drop(self, poll_id: int, drop_id: int) -> bool:
-        """Record the drop made from this poll; False if one was made already."""
-        async with self.database.write() as connection:
-            result = await connection.execute(
-                polls.update()
-                .where(polls.c.id == poll_id, polls.c.drop_id.is_(None))
-                .values(drop_id=drop_id)
-            )
-        return result.rowcount == 1
+
+# Fans per call of the join writer while pre-filling: its statements stay a fixed size.
+PREFILL_BATCH = 500
+
+
+async def take_and_prefill(
+    connection: AsyncConnection, poll_id: int, drop: Drop, refuse: Refuse, now: datetime
+) -> int | None:
+    """In the drop's creating transaction: record the drop made from this poll and put the
+    poll's committed fans on its waitlist by first commitment (through the join writer, so
+    places and counters are as if each had pressed Join in that order). The fans' count, or
+    None if a drop was made from this poll already (the caller rolls back).
+
+    One transaction with the drop's insert: a crash anywhere leaves either no drop and the
+    poll free, or the drop with its whole pre-filled line; never a taken poll without its fans.
+    """
+    taken = await connection.execute(
+        polls.update()
+        .where(polls.c.id == poll_id, polls.c.drop_id.is_(None))
+        .values(drop_id=drop.id)
+    )
+    if taken.rowcount != 1:
+        return None
+    first = func.min(poll_commitments.c.id)
+    fans = (
+        await connection.execute(
+            select(poll_commitments.c.user_id, func.max(poll_commitments.c.display_name))
+            .where(poll_commitments.c.poll_id == poll_id)
+            .group_by(poll_commitments.c.user_id)
+            .order_by(first)
+        )
+    ).all()
+    for start in range(0, len(fans), PREFILL_BATCH):
+        requests = [
+            JoinRequest(drop.guild_id, drop.id, int(user_id), str(name), facts=None)
+            for user_id, name in fans[start : start + PREFILL_BATCH]
+        ]
+        await connection.run_sync(partial(write_join_batch, requests, refuse, now))
+    return len(fans)

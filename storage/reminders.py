@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import Row, Select, and_, func, or_, select
 
 from storage.engine import Database
 from storage.states import DeliveryState, SendKind, SendState
 from storage.tables import (
     dm_channels,
     dm_unreachable,
+    poll_commitments,
+    polls,
     reminder_deliveries,
     reminder_optins,
     scheduled_sends,
@@ -64,6 +66,36 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _poll_fans_opted_in(drop_id: int, guild_id: int) -> Select[Any]:
+    """The committed fans of the poll this drop was made from who opted in to reminders: the
+    purchase thank-you's rule (a Remind me opt-in, not recorded unreachable since) taken
+    server-wide, since no one could opt in to the new drop yet. By first commitment."""
+    latest = (
+        select(
+            reminder_optins.c.user_id,
+            func.max(reminder_optins.c.created_at).label("opted_in_at"),
+        )
+        .where(reminder_optins.c.guild_id == guild_id)
+        .group_by(reminder_optins.c.user_id)
+        .subquery()
+    )
+    return (
+        select(poll_commitments.c.user_id)
+        .join(polls, polls.c.id == poll_commitments.c.poll_id)
+        .join(latest, latest.c.user_id == poll_commitments.c.user_id)
+        .outerjoin(dm_unreachable, dm_unreachable.c.user_id == poll_commitments.c.user_id)
+        .where(
+            polls.c.drop_id == drop_id,
+            or_(
+                dm_unreachable.c.user_id.is_(None),
+                dm_unreachable.c.recorded_at < latest.c.opted_in_at,
+            ),
+        )
+        .group_by(poll_commitments.c.user_id)
+        .order_by(func.min(poll_commitments.c.id))
+    )
+
+
 class ReminderStore:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -83,14 +115,20 @@ class ReminderStore:
                         attempts=scheduled_sends.c.attempts + 1,
                         updated_at=_now(),
                     )
-                    .returning(scheduled_sends.c.drop_id, scheduled_sends.c.guild_id)
+                    .returning(
+                        scheduled_sends.c.drop_id,
+                        scheduled_sends.c.guild_id,
+                        scheduled_sends.c.kind,
+                    )
                 )
             ).first()
             if claimed is None or claimed.drop_id is None:
                 return []
             # A fan recorded unreachable is skipped unless they opted in again after that.
-            fans = (
-                await connection.execute(
+            if claimed.kind == SendKind.POLL_DROP:
+                query = _poll_fans_opted_in(claimed.drop_id, claimed.guild_id)
+            else:
+                query = (
                     select(reminder_optins.c.user_id)
                     .outerjoin(
                         dm_unreachable, dm_unreachable.c.user_id == reminder_optins.c.user_id
@@ -104,7 +142,7 @@ class ReminderStore:
                     )
                     .order_by(reminder_optins.c.created_at)
                 )
-            ).scalars()
+            fans = (await connection.execute(query)).scalars()
             now = _now()
             rows = [
                 {
@@ -184,10 +222,20 @@ class ReminderStore:
             ).first()
             if row is None:
                 return None
+            opted_in_at = row.opted_in_at
+            if row.send_kind == SendKind.POLL_DROP:
+                # Nobody opted in to a drop made a moment ago: the fan's latest Remind me on
+                # any drop of this server counts (and was not stopped since).
+                opted_in_at = await connection.scalar(
+                    select(func.max(reminder_optins.c.created_at)).where(
+                        reminder_optins.c.user_id == row.user_id,
+                        reminder_optins.c.guild_id == row.guild_id,
+                    )
+                )
             blocked = row.unreachable_at is not None and (
-                row.opted_in_at is None or row.unreachable_at >= row.opted_in_at
+                opted_in_at is None or row.unreachable_at >= opted_in_at
             )
-            state = SKIPPED if row.opted_in is None or blocked else SENDING
+            state = SKIPPED if opted_in_at is None or blocked else SENDING
             await connection.execute(
                 reminder_deliveries.update()
                 .where(reminder_deliveries.c.id == delivery_id)

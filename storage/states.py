@@ -35,10 +35,11 @@ class SendKind(StrEnum):
     RESTOCK = "restock"  # DMs telling opted-in fans that units came back
     POLL_GOAL = "poll_goal"  # a poll reached its goal: one post, written with the commit
     POLL_CLOSE = "poll_close"  # a poll closes at closes_at and posts its results
+    POLL_DROP = "poll_drop"  # DMs telling a poll's committed fans they are on its drop's line
 
 
 # Sends that are DMs to each opted-in fan of a drop rather than one post.
-DM_SEND_KINDS = (SendKind.REMINDER, SendKind.RAFFLE, SendKind.RESTOCK)
+DM_SEND_KINDS = (SendKind.REMINDER, SendKind.RAFFLE, SendKind.RESTOCK, SendKind.POLL_DROP)
 
 
 class SendState(StrEnum):

@@ -95,7 +95,11 @@ async def post_announcement(
     ping_role: discord.Role | None,
     image: discord.File | None = None,
 ) -> discord.Message:
-    kwargs: dict[str, Any] = {"embed": render_embed(drop, 0), "view": render_view(drop)}
+    # A drop made from a poll has its committed fans on the line before its post exists.
+    kwargs: dict[str, Any] = {
+        "embed": render_embed(drop, drop.waitlist_size),
+        "view": render_view(drop),
+    }
     if image is not None:
         # Uploaded with the post: an option attachment's URL expires, an upload stays.
         kwargs["file"] = image

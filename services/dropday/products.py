@@ -13,6 +13,9 @@ from shops.base import Product, Shop, ShopRefused, ShopUnavailable
 log = logging.getLogger("dropbell.products")
 
 AUTOCOMPLETE_SECONDS = 2.0  # Discord drops an autocomplete answer after 3 s
+# A modal must be the first answer to its press, within Discord's 3 s: a suggestion that takes
+# longer is left out, and the manager types the product.
+SUGGEST_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
@@ -86,3 +89,32 @@ class Products:
         except TimeoutError:
             log.info("a shop was too slow for the product autocomplete")
         return found[:25]
+
+    async def named(self, name: str, seconds: float = SUGGEST_SECONDS) -> str | None:
+        """``shop:id`` of the one product, across connected shops, called exactly ``name``
+        (case aside); None if there is none, several, or the shops are slow to say."""
+        wanted = " ".join(name.split()).casefold()
+        found: list[str] = []
+
+        async def one(shop_name: str, shop: Shop) -> None:
+            try:
+                products = await shop.list_products(name.strip())
+            except (ShopRefused, ShopUnavailable) as error:
+                log.info("no products from %s to suggest: %s", shop_name, error)
+                return
+            found.extend(
+                f"{shop_name}:{product.id}"
+                for product in products
+                if " ".join(product.name.split()).casefold() == wanted
+            )
+
+        if not self.shops:
+            return None
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(one(n, shop) for n, shop in self.shops.items())), seconds
+            )
+        except TimeoutError:
+            log.info("a shop was too slow to suggest a product for %r", name)
+            return None
+        return found[0] if len(found) == 1 else None

@@ -8,7 +8,7 @@ instant get different places and a refusal stores nothing. Changes to a drop are
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -53,12 +53,20 @@ class DropService:
         self.raffles = RaffleStore(database)
 
     # --- drops -------------------------------------------------------------------------------
-    async def create(self, guild_id: int, created_by: int, spec: DropSpec) -> Drop:
+    async def create(
+        self,
+        guild_id: int,
+        created_by: int,
+        spec: DropSpec,
+        within: Callable[[Any, Drop], Awaitable[None]] | None = None,
+    ) -> Drop:
+        """The drop's row; ``within(connection, drop)`` runs in the same transaction (a drop
+        made from a poll takes the poll and fills its waitlist there) and may raise to undo."""
         now = utcnow()
         spec = validate_spec(spec, now)
         async with self.database.write() as connection:
             await self._check_name_free(connection, guild_id, spec.name)
-            return await self.store.insert(
+            drop = await self.store.insert(
                 connection,
                 **dataclasses.asdict(spec),
                 **raffle_seed_for(spec.allocation),
@@ -69,6 +77,10 @@ class DropService:
                 created_at=now,
                 updated_at=now,
             )
+            if within is not None:
+                await within(connection, drop)
+                drop = await self.store.get_in(connection, guild_id, drop.id) or drop
+            return drop
 
     async def _check_name_free(
         self, connection: Any, guild_id: int, name: str, except_id: int | None = None

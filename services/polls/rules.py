@@ -15,6 +15,10 @@ MIN_OPTIONS, MAX_OPTIONS = 2, 10
 MAX_NAME = 55  # an option's name is its button label too, with room for the price
 MAX_QUESTION = 200
 MAX_PRICE_CENTS = 100_000_000  # a million: anything above is a typo, not a pre-order
+# The goal is stored in an Integer column (PostgreSQL: at most 2^31 - 1) and compared with sums
+# of commitments; a micro-drop's goal above a million units is a typo. Same bound as a drop's
+# stock (services.drops.rules.MAX_STOCK).
+MAX_GOAL = 1_000_000
 QUANTITIES = (1, 2, 3, 4, 5)
 _AMOUNT = re.compile(r"\d+(?:[.,]\d{1,2})?")
 
@@ -100,6 +104,11 @@ def validate(
         raise UserError(
             f"The goal is the total units that make it worth producing; it must be at least 1, "
             f"not {goal}."
+        )
+    if goal > MAX_GOAL:
+        raise UserError(
+            f"The goal can be at most {MAX_GOAL:,} units; you gave {goal:,}. Pick the number of "
+            "units that makes it worth producing."
         )
     closing = parse_local(closes_at, timezone)  # refuses daylight-saving gaps and overlaps
     if closing <= now:

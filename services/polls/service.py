@@ -70,7 +70,7 @@ class PollService:
         self, database: Database, schedule: ScheduleService, drops: DropService, currency: str
     ) -> None:
         self.store = PollStore(database)
-        self.to_drop = PollDrops(database, self.store, drops, currency)
+        self.to_drop = PollDrops(database, self.store, drops, schedule, currency)
         self.database = database
         self.schedule = schedule
         self.currency = currency

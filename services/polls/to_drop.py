@@ -1,14 +1,20 @@
 """A drop made from a closed poll: the winning option becomes the drop, and its waitlist starts
 with the fans who committed, in order of first commitment.
 
-The waitlist is filled through the join writer (``storage.joins.write_join_batch``), so places,
-sequence numbers and the line's counters are exactly as if each fan had pressed Join in that
-order. Nobody is opted in to reminders by this: DMs go only to fans who ask for them.
+The drop's row, the poll's "made into this drop" and the whole pre-filled waitlist are one
+transaction, written before the announcement goes out: no fan pressing Join on the new post can
+get ahead of the committed fans, and a crash leaves either nothing (the poll free to try again)
+or the drop with its whole line. The waitlist is filled through the join writer
+(``storage.joins.write_join_batch``), so places, sequence numbers and the line's counters are
+exactly as if each fan had pressed Join in that order. Nobody is opted in to the new drop's
+reminders by this; once the post is up, the committed fans who opted in to reminders in this
+server get one DM saying they are on the line (``SendKind.POLL_DROP``), the others see it in
+/waitlist status.
 """
 
 from __future__ import annotations
 
-from functools import partial
+from typing import Any
 
 from services.drops.rules import DropSpec
 from services.drops.service import DropService
@@ -16,12 +22,12 @@ from services.errors import UserError
 from services.localtime import parse_local, utcnow
 from services.polls.rules import price_text
 from services.polls.wording import winner
+from services.schedule.service import ScheduleService
 from storage.drops import Drop
 from storage.engine import Database
-from storage.joins import JoinRequest, write_join_batch
-from storage.polls import Poll, PollStore
-
-BATCH = 500
+from storage.joins import JoinRequest
+from storage.polls import Poll, PollStore, take_and_prefill
+from storage.states import SendKind
 
 
 def _only_open(drop: Drop | None, _request: JoinRequest) -> UserError | None:
@@ -31,10 +37,18 @@ def _only_open(drop: Drop | None, _request: JoinRequest) -> UserError | None:
 
 
 class PollDrops:
-    def __init__(self, database: Database, store: PollStore, drops: DropService, currency: str):
+    def __init__(
+        self,
+        database: Database,
+        store: PollStore,
+        drops: DropService,
+        schedule: ScheduleService,
+        currency: str,
+    ):
         self.database = database
         self.store = store
         self.drops = drops
+        self.schedule = schedule
         self.currency = currency
 
     async def check(self, guild_id: int, poll_id: int) -> Poll:
@@ -49,8 +63,16 @@ class PollDrops:
         return poll
 
     async def spec(
-        self, poll: Poll, name: str, opens_at: str, stock: str, channel_id: int
+        self,
+        poll: Poll,
+        name: str,
+        opens_at: str,
+        stock: str,
+        channel_id: int,
+        product: str | None = None,
     ) -> DropSpec:
+        """The drop a manager asked for in the modal; ``product`` already checked with the
+        shop by the caller (as /drop create checks it), None for a waitlist-only drop."""
         options = await self.store.options(poll.id)
         best = winner(options)
         try:
@@ -72,26 +94,31 @@ class PollDrops:
             stock=units,
             description=story,
             channel_id=channel_id,
+            product=product,
         )
 
-    async def create(self, poll: Poll, created_by: int, spec: DropSpec) -> Drop:
-        """The drop's row (validated as /drop create validates); announced by the caller."""
-        drop = await self.drops.create(poll.guild_id, created_by, spec)
-        if not await self.store.take_for_drop(poll.id, drop.id):
-            await self.drops.delete(drop.id)  # another manager was quicker
-            raise UserError(f"A drop was already made from **{poll.question}**.")
-        return drop
+    async def create(self, poll: Poll, created_by: int, spec: DropSpec) -> tuple[Drop, int]:
+        """The drop's row (validated as /drop create validates) with its waitlist already
+        pre-filled, and the number of fans on it; announced by the caller."""
+        filled: list[int] = []
 
-    async def prefill(self, poll: Poll, drop: Drop) -> int:
-        """Put the poll's committed fans on the drop's waitlist, by first commitment."""
-        fans = await self.store.fans_in_commitment_order(poll.id)
-        now = utcnow()
-        for start in range(0, len(fans), BATCH):
-            requests = [
-                JoinRequest(poll.guild_id, drop.id, user_id, name, facts=None)
-                for user_id, name in fans[start : start + BATCH]
-            ]
-            await self.database.run_write(partial(write_join_batch, requests, _only_open, now))
-        if fans:
-            self.drops.events.waitlist_changed(drop.id)  # the announcement's count follows
-        return len(fans)
+        async def take_and_fill(connection: Any, drop: Drop) -> None:
+            fans = await take_and_prefill(connection, poll.id, drop, _only_open, utcnow())
+            if fans is None:  # another manager was quicker: the drop's insert rolls back
+                raise UserError(f"A drop was already made from **{poll.question}**.")
+            filled.append(fans)
+
+        drop = await self.drops.create(poll.guild_id, created_by, spec, within=take_and_fill)
+        return drop, filled[0]
+
+    async def tell_fans(self, drop: Drop) -> None:
+        """Once its post is up: a DM to each committed fan who opted in to reminders, through
+        the DM queue (its pace, closed DMs, restarts); the rest see it in /waitlist status."""
+        row = await self.schedule.sends.insert(
+            guild_id=drop.guild_id,
+            kind=SendKind.POLL_DROP,
+            drop_id=drop.id,
+            channel_id=drop.channel_id,
+            due_at=utcnow(),
+        )
+        self.schedule.jobs.schedule(row)

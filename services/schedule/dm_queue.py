@@ -155,7 +155,9 @@ class DMQueue:
         drop = await self.get_drop(delivery.drop_id)
         opened = drop is not None and drop.status != DropStatus.SCHEDULED
         late = delivery.offset_seconds > 0 and opened
-        if delivery.kind != SendKind.REMINDER:
+        if delivery.kind == SendKind.POLL_DROP:
+            late = False  # "you are on its line": true as long as the drop is open
+        elif delivery.kind != SendKind.REMINDER:
             late = drop is None or drop.status != DropStatus.LIVE  # news of a live drop only
         if drop is None or not drop.is_open or late:
             # A "opens in an hour" that could only arrive after the opening is not sent.

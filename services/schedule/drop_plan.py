@@ -81,7 +81,8 @@ class DropPlan:
                     pending[(row.kind, row.offset_seconds)] = row
             if drop.status == DropStatus.SCHEDULED:
                 await self._plan_scheduled(connection, drop, rows, pending, changed, removed)
-                removed.extend(row.id for row in pending.values())
+                # Not the plan's to cancel: a drop made from a poll owes its fans these DMs.
+                removed.extend(row.id for row in pending.values() if row.kind != SendKind.POLL_DROP)
             elif drop.status == DropStatus.LIVE:
                 # Opened (perhaps early): a countdown would now be wrong; the rest stays.
                 removed.extend(row.id for row in pending.values() if row.kind == SendKind.COUNTDOWN)

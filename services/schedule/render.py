@@ -104,12 +104,33 @@ def restock_dm(delivery: Delivery, drop: Drop) -> str:
     return _dm(head, delivery, drop)
 
 
-def _dm(head: str, delivery: Delivery, drop: Drop) -> str:
+def poll_drop_dm(delivery: Delivery, drop: Drop) -> str:
+    opens = f"{discord_timestamp(drop.starts_at, 'R')} ({discord_timestamp(drop.starts_at, 'F')})"
+    head = (
+        f"📋 **{drop.name}** was made from the pre-order poll you committed to, and you are on "
+        f"its waitlist, in order of first commitment (/waitlist status shows your place). It "
+        f"opens {opens}."
+    )
+    return _dm(
+        head,
+        delivery,
+        drop,
+        "You get this because you asked for reminders in this server; press Remind me on its "
+        "post for this drop's.",
+    )
+
+
+def _dm(
+    head: str,
+    delivery: Delivery,
+    drop: Drop,
+    why: str = "You get this because you pressed Remind me; press Stop reminders to stop.",
+) -> str:
     lines = [head]
     link = announcement_link(drop)
     if link:
         lines.append(link)
-    lines.append("You get this because you pressed Remind me; press Stop reminders to stop.")
+    lines.append(why)
     return "\n".join(lines) + marker_line(delivery.marker)
 
 
@@ -118,6 +139,8 @@ def dm_for(delivery: Delivery, drop: Drop) -> str:
         return raffle_dm(delivery, drop)
     if delivery.kind == SendKind.RESTOCK:
         return restock_dm(delivery, drop)
+    if delivery.kind == SendKind.POLL_DROP:
+        return poll_drop_dm(delivery, drop)
     return reminder_dm(delivery, drop)
 
 

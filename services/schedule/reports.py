@@ -36,6 +36,8 @@ async def describe(row: ScheduledSend, drops: DropService) -> str:
         return f"the raffle result DMs of {name}"
     if row.kind == SendKind.RESTOCK:
         return f"the restock DMs of {name}"
+    if row.kind == SendKind.POLL_DROP:
+        return f"the DMs telling the poll's committed fans they are on {name}'s waitlist"
     when = "opening" if row.offset_seconds == 0 else duration_text(row.offset_seconds)
     return f"the {when} reminder DMs of {name}"
 

@@ -97,6 +97,8 @@ REFUSALS = [
     ({"options": "Tee @ 0; Cap"}, "'0' is not a price for **Tee**"),
     ({"options": "Tee @ lots; Cap"}, "'lots' is not a price for **Tee**"),
     ({"goal": 0}, "The goal is the total units that make it worth producing; it must be at least"),
+    # Past PostgreSQL's Integer column: one sentence, not an error id.
+    ({"goal": 2**31}, "The goal can be at most 1,000,000 units; you gave 2,147,483,648."),
     ({"closes_at": "2020-01-01 10:00"}, "2020-01-01 10:00 in Europe/Berlin is already past;"),
     (
         {"closes_at": "2031-03-30 02:30"},

@@ -37,7 +37,7 @@ UNSCOPED = {
     "polls.by_close_send": OWN_ROWS,
     **{f"polls.{name}": RESOLVED_IN_GUILD_FIRST for name in (
         "delete", "set_message", "options", "fan_commitments", "commitments",
-        "fans_in_commitment_order", "history", "close", "take_for_drop")},
+        "history", "close", "take_and_prefill")},
     **{f"raffle.{name}": OWN_ROWS for name in ("draw", "widen", "entries")},
     "reminders.fan_out": OWN_ROWS,
     "reminders.stop_reminders": USER_SCOPED,

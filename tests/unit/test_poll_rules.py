@@ -61,6 +61,12 @@ def test_prices_round_trip_in_cents(cents: int) -> None:
 def test_goal_and_closing_time() -> None:
     with pytest.raises(UserError, match="at least 1, not 0"):
         validate("Q?", "A; B", 0, "2027-01-01 10:00", "Europe/Berlin", NOW, "EUR")
+    # PostgreSQL's Integer column ends at 2^31 - 1: a goal past the cap is one sentence.
+    with pytest.raises(UserError, match="at most 1,000,000 units; you gave 2,147,483,648"):
+        validate("Q?", "A; B", 2**31, "2027-01-01 10:00", "Europe/Berlin", NOW, "EUR")
+    with pytest.raises(UserError, match="at most 1,000,000 units; you gave 1,000,001"):
+        validate("Q?", "A; B", 1_000_001, "2027-01-01 10:00", "Europe/Berlin", NOW, "EUR")
+    assert validate("Q?", "A; B", 1_000_000, "2027-01-01 10:00", "Europe/Berlin", NOW, "EUR")
     with pytest.raises(UserError, match="already past"):
         validate("Q?", "A; B", 5, "2026-11-27 12:59", "Europe/Berlin", NOW, "EUR")
     with pytest.raises(UserError, match="does not exist"):
