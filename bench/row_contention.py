@@ -17,6 +17,8 @@ import time
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bench.database import fresh_database
+
 SECONDS = 3.0
 WORKERS = (1, 4, 16)
 ROWS = 64
@@ -77,8 +79,6 @@ async def measure(url: str) -> list[str]:
 
 
 def main() -> None:
-    from bench.scale_out import fresh_database
-
     async def go() -> None:
         url = await fresh_database(os.environ["DROPBELL_TEST_DATABASE"])
         print("row contention: lock + conditional decrement of a drop row, committed")
