@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Executable, make_url, text
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 T = TypeVar("T")
@@ -93,6 +93,7 @@ async def fresh_database(admin: str) -> str:
 
 
 async def drop_database(admin: str, url: str) -> None:
+    await forget(url)
     await _admin(admin, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
@@ -129,7 +130,11 @@ async def bench_database(kind: str, folder: Path) -> AsyncIterator[str]:
     ``folder``. PostgreSQL: a new database, dropped when the block ends (the bot's process must
     have ended by then)."""
     if kind == SQLITE:
-        yield f"sqlite+aiosqlite:///{folder / 'bench.db'}"
+        url = f"sqlite+aiosqlite:///{folder / 'bench.db'}"
+        try:
+            yield url
+        finally:
+            await forget(url)
         return
     async with postgres_admin() as admin:
         url = await fresh_database(admin)
@@ -148,16 +153,34 @@ async def workspace(kind: str) -> AsyncIterator[tuple[Path, str]]:
             yield Path(name), url
 
 
+# This process's engines, one per database, until forget(): a benchmark polls the bot's rows
+# every 0.2 s (claim_storm's pool, reminder_fanout's deliveries), and a new engine per read would
+# connect and initialise its dialect every time, in the process that plays Discord.
+_engines: dict[str, AsyncEngine] = {}
+
+
 async def connected(url: str, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
     """``work`` in one transaction of its own on the database at ``url`` (committed if it
-    returns), on a connection opened for it alone: the bot's own pool is not ours to share."""
-    # SQLite: wait for the bot's write lock as long as the old plain-sqlite3 readers did.
-    options = {"connect_args": {"timeout": 30}} if kind_of(url) == SQLITE else {}
-    engine = create_async_engine(url, poolclass=NullPool, **options)
-    try:
-        async with engine.begin() as connection:
-            return await work(connection)
-    finally:
+    returns), on this process's own connection: the bot's pool is not ours to share."""
+    engine = _engines.get(url)
+    if engine is None:
+        # SQLite: a connection per read (as cheap as the old plain-sqlite3 readers, and none
+        # left open: aiosqlite's thread would keep the process alive), waiting for the bot's
+        # write lock as long as they did. PostgreSQL: one connection kept open.
+        options: dict[str, Any] = (
+            {"poolclass": NullPool, "connect_args": {"timeout": 30}}
+            if kind_of(url) == SQLITE
+            else {"pool_size": 1}
+        )
+        engine = _engines[url] = create_async_engine(url, **options)
+    async with engine.begin() as connection:
+        return await work(connection)
+
+
+async def forget(url: str) -> None:
+    """Close this process's connection to ``url`` (before the database is dropped)."""
+    engine = _engines.pop(url, None)
+    if engine is not None:
         await engine.dispose()
 
 

@@ -112,6 +112,9 @@ async def run(
             known = {
                 fan.id: sb.world.dm_channel(fan.id).id for fan in fans if fan.id not in newcomers
             }
+            # Migrated before the clock starts: START_DELAY is the bot's to start in (the
+            # migrations take longer on PostgreSQL).
+            await (await prepare_database(url)).dispose()
             due = utcnow() + timedelta(seconds=START_DELAY)
             await write_drop(
                 url,

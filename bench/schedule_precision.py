@@ -83,6 +83,9 @@ async def run(
                 sb.create_channel(seed.guild.id, f"news-{i}") for i in range(channels - 1)
             ]
             ids = [channel.id for channel in targets]
+            # Migrated before the clock starts: START_DELAY is the bot's to start in (the
+            # migrations take longer on PostgreSQL).
+            await (await prepare_database(url)).dispose()
             first = utcnow() + timedelta(seconds=START_DELAY)
             due = await write_posts(url, seed.guild.id, ids, n, first, window)
             log = folder / "bot.log"

@@ -45,12 +45,19 @@ def test_run_refuses_what_it_cannot_run_in_one_sentence(
 
 async def test_the_generated_history_links_each_claim_to_its_own_link(tmp_path: Path) -> None:
     url = database_url(tmp_path / "history.db")
+    try:
+        await check_history(url, tmp_path / "history.db")
+    finally:
+        await database.forget(url)
+
+
+async def check_history(url: str, path: Path) -> None:
     await migrate(url)
     history = await generate(url, 77, drops=4, fans=600, entries=400, purchases=40)
     assert (history.entries, history.claims, history.purchases) == (400, 60, 40)
     # Each claim holds a link of its own, of its own drop, whatever ids the links were given.
     ((claims, links, same_drop, paid, seqs),) = query(
-        tmp_path / "history.db",
+        path,
         "SELECT count(*), count(DISTINCT c.link_id), "
         "sum(CASE WHEN l.drop_id = c.drop_id THEN 1 ELSE 0 END), "
         "sum(CASE WHEN c.state = 'paid' THEN 1 ELSE 0 END), "
@@ -70,6 +77,13 @@ async def test_the_generated_history_links_each_claim_to_its_own_link(tmp_path: 
 
 async def test_a_prefilled_line_ends_where_the_burst_begins(tmp_path: Path) -> None:
     url = database_url(tmp_path / "line.db")
+    try:
+        await check_line(url, tmp_path / "line.db")
+    finally:
+        await database.forget(url)
+
+
+async def check_line(url: str, path: Path) -> None:
     await migrate(url)
     await generate(url, 77, drops=1, fans=10, entries=5, purchases=1)
     await database.execute(url, ("UPDATE drops SET name = 'Bench Tee'", {}))
@@ -77,7 +91,7 @@ async def test_a_prefilled_line_ends_where_the_burst_begins(tmp_path: Path) -> N
     await database.execute(url, ("DELETE FROM claims", {}), ("DELETE FROM waitlist_entries", {}))
     await fill_line(url, 30)
     rows = query(
-        tmp_path / "line.db",
+        path,
         "SELECT d.waitlist_size, d.waitlist_seq, count(e.id), max(e.seq) "
         "FROM drops d JOIN waitlist_entries e ON e.drop_id = d.id GROUP BY d.id",
     )
