@@ -126,10 +126,13 @@ async def run(
                 known,
             )
             reachable = fans[closed:]
+            # Counted from before the bot starts: a bot slow to start (a loaded machine) may
+            # begin the fan-out before the sandbox sees it ready.
+            sb.reset_request_counts()
+            limited_before = sb.stats["429"]
             async with dropbell_process(sb, url, seed.guild.id, log=folder / "bot.log"):
+                ready_at = utcnow()
                 sb.global_rate_limit(limit)
-                sb.reset_request_counts()
-                limited_before = sb.stats["429"]
                 opens_per_second = sb.limits.dm_opens / sb.limits.dm_open_window
                 deadline = time.monotonic() + START_DELAY + 3 * (2 * n / limit) + 2 * new / 0.8 + 30
                 while time.monotonic() < deadline:
@@ -153,7 +156,7 @@ async def run(
             )
         )
         return report(
-            Run(n, limit, closed, new, opens_per_second, database.label(kind)),
+            Run(n, limit, closed, new, opens_per_second, database.label(kind), ready_at),
             due,
             last,
             received,
@@ -183,6 +186,7 @@ class Run:
     new: int
     opens_per_second: float  # the sandbox's DM-open pace (Discord's, as modelled)
     database: str  # "SQLite" or "PostgreSQL"
+    ready_at: datetime  # when the sandbox saw the bot ready
 
 
 def report(
@@ -216,6 +220,10 @@ def report(
         f"reminder_fanout ({run.database}): {n:,} opted-in fans ({closed} with closed DMs, "
         f"{new} without a known DM channel), global limit {limit} requests/s, bot in its own "
         "process"
+    )
+    print(
+        f"  bot ready {(run.ready_at - due).total_seconds():+.1f} s from the reminder's due time "
+        "(negative: before it)"
     )
     print_floor([floor])
     print(

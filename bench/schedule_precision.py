@@ -32,7 +32,7 @@ from storage.migrate import upgrade
 from storage.schedule import SendStore
 
 MARKER = re.compile(r"dropbell · ref S(\d+)\b")
-START_DELAY = 6.0  # seconds for the bot process to start before the first post is due
+START_DELAY = 6.0  # seconds for the bot process to start before the first post is due (default)
 
 
 async def prepare_database(url: str) -> Database:
@@ -73,7 +73,12 @@ async def measure_floor(sb: Sandbox, n: int) -> Figures:
 
 
 async def run(
-    n: int, window: float, channels: int, floor_n: int, kind: str = database.SQLITE
+    n: int,
+    window: float,
+    channels: int,
+    floor_n: int,
+    kind: str = database.SQLITE,
+    start_delay: float = START_DELAY,
 ) -> bool:
     async with database.workspace(kind) as (folder, url):
         async with Sandbox() as sb:
@@ -86,12 +91,12 @@ async def run(
             # Migrated before the clock starts: START_DELAY is the bot's to start in (the
             # migrations take longer on PostgreSQL).
             await (await prepare_database(url)).dispose()
-            first = utcnow() + timedelta(seconds=START_DELAY)
+            first = utcnow() + timedelta(seconds=start_delay)
             due = await write_posts(url, seed.guild.id, ids, n, first, window)
             log = folder / "bot.log"
             async with dropbell_process(sb, url, seed.guild.id, log=log):
                 ready_at = utcnow()
-                deadline = time.monotonic() + START_DELAY + window + 15
+                deadline = time.monotonic() + start_delay + window + 15
                 while time.monotonic() < deadline:
                     if sum(len(markers(sb, c)) for c in ids) >= n:
                         break
@@ -165,9 +170,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--window", type=float, default=10.0, help="seconds they fall in (10)")
     parser.add_argument("--channels", type=int, default=50, help="channels they go to (50)")
     parser.add_argument("--floor-n", type=int, default=1000, help="/ping interactions (1,000)")
+    parser.add_argument(
+        "--start-delay",
+        type=float,
+        default=START_DELAY,
+        help="seconds from launching the bot to the first due time (6); a post due before the "
+        "bot is ready measures its start, not the scheduler",
+    )
     database.add_argument(parser)
     args = parser.parse_args(argv)
-    ok = asyncio.run(run(args.n, args.window, args.channels, args.floor_n, args.database))
+    ok = asyncio.run(
+        run(args.n, args.window, args.channels, args.floor_n, args.database, args.start_delay)
+    )
     sys.exit(0 if ok else 1)
 
 
