@@ -32,7 +32,8 @@ async def run(n: int, concurrency: int, profile: bool = False) -> bool:
             async with ping_bot_process(sb) as bot:
                 await floor_figures(sb, WARM_UP, concurrency)
                 floor = await floor_figures(sb, n, concurrency, bot.pid)
-            database = Path(folder) / "bench.db"
+            # The bot needs a database to start; /dropbell about never touches it.
+            database = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
             log = Path(folder) / "bot.log"
             async with dropbell_process(sb, database, seed.guild.id, log=log) as process:
                 fan = seed.fans[0]

@@ -19,14 +19,15 @@ TOKEN = "sandbox-bench-token"
 @contextlib.asynccontextmanager
 async def dropbell_process(
     sb: Sandbox,
-    database: Path,
+    database: str,
     guild_id: int,
     *,
     log: Path | None = None,
     timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``dropbell run`` against ``sb`` on the SQLite file ``database``, until the block ends;
+    """``dropbell run`` against ``sb`` on the database at the URL ``database`` (SQLite or
+    PostgreSQL, see bench/database.py), until the block ends;
     ``env`` adds configuration (``DROPBELL_SHOPS__...``) to the environment it runs in."""
     env = {
         **os.environ,
@@ -34,7 +35,7 @@ async def dropbell_process(
         "DROPBELL_DISCORD__API_BASE": sb.api_base,
         "DROPBELL_DISCORD__GATEWAY_URL": sb.gateway_url,
         "DROPBELL_DISCORD__DEV_GUILD_ID": str(guild_id),
-        "DROPBELL_DATABASE__URL": f"sqlite+aiosqlite:///{database}",
+        "DROPBELL_DATABASE__URL": database,
         "DROPBELL_WEB__PORT": "0",
         **(env or {}),
     }

@@ -7,10 +7,10 @@ process) through ``DROPBELL_SHOPS__SANDBOX__*``. A drop selling the sandbox tee 
 pool holds a link per unit and the margin, ``/drop open`` opens it and 5,000 fans press Get my
 link for 500 units. It prints claims/s and p50/p99 from the press to the answer (all, and the 500
 carrying a link), beside the /ping and button floors of the same run and the ratios; then
-checks the outcome against the SQLite file: exactly S answers carried a link, every link
-distinct, no fan with two, each answered link is the fan's claim on disk, remaining stock 0,
-the other N - S answers say sold out. Targets on a 2-core machine: ratio to /ping >= 0.5, p99 <=
-100 ms.
+checks the outcome against the database (a SQLite file, or PostgreSQL with ``--database
+postgresql``): exactly S answers carried a link, every link distinct, no fan with two, each
+answered link is the fan's claim on disk, remaining stock 0, the other N - S answers say sold
+out. Targets on a 2-core machine: ratio to /ping >= 0.5, p99 <= 100 ms.
 """
 
 from __future__ import annotations
@@ -18,17 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import sqlite3
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from bench import targets
+from bench import database, targets
 from bench.bot_process import dropbell_process
 from bench.floor import (
     Figures,
@@ -59,9 +56,15 @@ class Answer:
     latency: float
 
 
-async def run(n: int, stock: int, concurrency: int, floor_n: int, profile: bool = False) -> bool:
-    with tempfile.TemporaryDirectory(prefix="dropbell-bench-") as folder:
-        database = Path(folder) / "bench.db"
+async def run(
+    n: int,
+    stock: int,
+    concurrency: int,
+    floor_n: int,
+    profile: bool = False,
+    kind: str = database.SQLITE,
+) -> bool:
+    async with database.workspace(kind) as (folder, url):
         async with Sandbox() as sb, SandboxShop() as shop:
             shop.catalog.add_product(PRICE, "Bench Tee", 3500, stock=stock + WARM_UP_STOCK)
             seed = seed_demo_world(sb, fans=0)
@@ -78,8 +81,8 @@ async def run(n: int, stock: int, concurrency: int, floor_n: int, profile: bool 
                 "DROPBELL_SHOPS__SANDBOX__WEBHOOK_SECRET": shop.stripe.webhook_secret,
                 "DROPBELL_DROPS__HOLD_MINUTES": str(HOLD_MINUTES),
             }
-            log = Path(folder) / "bot.log"
-            async with dropbell_process(sb, database, seed.guild.id, log=log, env=env) as process:
+            log = folder / "bot.log"
+            async with dropbell_process(sb, url, seed.guild.id, log=log, env=env) as process:
                 # Both drops open within the hour, so the bot fills their pools before opening.
                 warm_id = await create_selling_drop(sb, seed, "Warm-up Tee", WARM_UP_STOCK)
                 drop_id = await create_selling_drop(sb, seed, "Bench Tee", stock)
@@ -88,7 +91,7 @@ async def run(n: int, stock: int, concurrency: int, floor_n: int, profile: bool 
                 # The whole pool (a link per unit and the margin) is issued before opening, as
                 # it would be in the hour before a real drop: the storm measures claims alone.
                 full = {warm_id: WARM_UP_STOCK, drop_id: stock}
-                await wait_for_pool(database, {d: u + margin(u) for d, u in full.items()})
+                await wait_for_pool(url, {d: u + margin(u) for d, u in full.items()})
                 pool_seconds = loop.time() - started
                 sessions = len(shop.stripe.sessions)
                 # The same warm-up the floors had, on a drop of its own (links and sold out).
@@ -112,10 +115,10 @@ async def run(n: int, stock: int, concurrency: int, floor_n: int, profile: bool 
                 requests = sb.request_counts()
                 shop_during = shop.catalog.requests[shop_requests:]
                 await asyncio.sleep(1)  # anything the bot still writes after the last answer
-            on_disk = read_outcome(database, drop_id)
+            on_disk = await read_outcome(url, drop_id)
         print(
-            f"claim_storm: {n:,} distinct fans press Get my link for {stock:,} units, "
-            f"{concurrency} in flight, bot in its own process"
+            f"claim_storm ({database.label(kind)}): {n:,} distinct fans press Get my link for "
+            f"{stock:,} units, {concurrency} in flight, bot in its own process"
         )
         print(
             f"  link pool: {sessions:,} Checkout Sessions issued by the sandbox shop before "
@@ -178,18 +181,17 @@ async def create_selling_drop(sb: Sandbox, seed: SeedInfo, name: str, stock: int
     return int(join.rsplit(":", 1)[1])
 
 
-async def wait_for_pool(database: Path, wanted: dict[int, int], timeout: float = 300) -> None:
-    """Until each drop's pool holds ``wanted`` ready links (read from the SQLite file)."""
+async def wait_for_pool(url: str, wanted: dict[int, int], timeout: float = 300) -> None:
+    """Until each drop's pool holds ``wanted`` ready links (read from the bot's database)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
-            ready = dict(
-                connection.execute(
-                    "SELECT drop_id, count(*) FROM claim_links WHERE state = 'ready' "
-                    "GROUP BY drop_id"
-                ).fetchall()
+        ready = dict(
+            await database.rows(
+                url,
+                "SELECT drop_id, count(*) FROM claim_links WHERE state = 'ready' GROUP BY drop_id",
             )
+        )
         if all(ready.get(drop_id, 0) >= units for drop_id, units in wanted.items()):
             return
         if loop.time() > deadline:
@@ -226,24 +228,25 @@ class OnDisk:
     links: Counter[str]  # the drop's pooled links by state
 
 
-def read_outcome(database: Path, drop_id: int) -> OnDisk:
-    with contextlib.closing(sqlite3.connect(database, timeout=30)) as connection:
-        remaining, stock = connection.execute(
-            "SELECT remaining, stock FROM drops WHERE id = ?", (drop_id,)
-        ).fetchone()
-        rows = connection.execute(
-            "SELECT c.user_id, l.url, c.link_id, c.state FROM claims c "
-            "JOIN claim_links l ON l.id = c.link_id WHERE c.drop_id = ?",
-            (drop_id,),
-        ).fetchall()
-        links = Counter(
-            dict(
-                connection.execute(
-                    "SELECT state, count(*) FROM claim_links WHERE drop_id = ? GROUP BY state",
-                    (drop_id,),
-                ).fetchall()
+async def read_outcome(url: str, drop_id: int) -> OnDisk:
+    ((remaining, stock),) = await database.rows(
+        url, "SELECT remaining, stock FROM drops WHERE id = :id", id=drop_id
+    )
+    rows = await database.rows(
+        url,
+        "SELECT c.user_id, l.url, c.link_id, c.state FROM claims c "
+        "JOIN claim_links l ON l.id = c.link_id WHERE c.drop_id = :id",
+        id=drop_id,
+    )
+    links = Counter(
+        dict(
+            await database.rows(
+                url,
+                "SELECT state, count(*) FROM claim_links WHERE drop_id = :id GROUP BY state",
+                id=drop_id,
             )
         )
+    )
     return OnDisk(
         remaining=remaining,
         stock=stock,
@@ -349,8 +352,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="sample the bot with py-spy during the storm (bench/profiles/claim_storm*)",
     )
+    database.add_argument(parser)
     args = parser.parse_args(argv)
-    ok = asyncio.run(run(args.n, args.stock, args.concurrency, args.floor_n, args.profile))
+    ok = asyncio.run(
+        run(args.n, args.stock, args.concurrency, args.floor_n, args.profile, args.database)
+    )
     sys.exit(0 if ok else 1)
 
 

@@ -1,21 +1,36 @@
-"""A generated history for bench/insights_scale.py, written straight into a SQLite file with
-bulk inserts (one transaction, prepared statements): 20 drops, 10,000 fans, 60,000 waitlist
+"""A generated history for bench/insights_scale.py, written straight into the bot's database
+with bulk inserts (one transaction, executemany): 20 drops, 10,000 fans, 60,000 waitlist
 entries, 8,000 purchases among the claims, and a poll before every fourth drop.
 
-The schema comes from the real migrations first; the rows look like the bot's own (the same
-columns, timestamps in SQLAlchemy's SQLite format, claims with their links).
+The schema comes from the real migrations first; the rows go in through the bot's own tables
+(storage/tables.py), so they look like the bot's own on SQLite and on PostgreSQL alike (the same
+columns, timestamps in each database's form, claims with their links).
 """
 
 from __future__ import annotations
 
 import random
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
+from sqlalchemy import Connection, select
+
+from bench.database import run_sync
 from storage.engine import Database
 from storage.migrate import upgrade
+from storage.tables import (
+    claim_links,
+    claims,
+    poll_commitments,
+    poll_options,
+    poll_tally_history,
+    polls,
+    waitlist_entries,
+)
+from storage.tables import (
+    drops as drops_table,
+)
 
 FAN_BASE = 10**15  # generated fans' user ids: far from the sandbox's snowflakes
 DROP_SPACING = timedelta(days=14)
@@ -33,21 +48,16 @@ class History:
     latest_drop: str
 
 
-def _stamp(moment: datetime) -> str:
-    """What SQLAlchemy's DateTime writes on SQLite (naive UTC, microseconds)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-async def migrate(path: Path) -> None:
-    database = Database(f"sqlite+aiosqlite:///{path}")
+async def migrate(url: str) -> None:
+    database = Database(url)
     try:
         await upgrade(database)
     finally:
         await database.dispose()
 
 
-def generate(
-    path: Path,
+async def generate(
+    url: str,
     guild_id: int,
     *,
     drops: int = 20,
@@ -56,79 +66,86 @@ def generate(
     purchases: int = 8_000,
     seed: int = 13,
 ) -> History:
-    """Write the history into the migrated database at ``path``."""
+    """Write the history into the migrated database at ``url``."""
+    return await run_sync(
+        url, lambda connection: _write(connection, guild_id, drops, fans, entries, purchases, seed)
+    )
+
+
+def _write(
+    connection: Connection,
+    guild_id: int,
+    drops: int,
+    fans: int,
+    entries: int,
+    purchases: int,
+    seed: int,
+) -> History:
     rng = random.Random(seed)
     now = datetime.now(UTC)
     first = now - DROP_SPACING * drops
     per_drop_entries = entries // drops
     per_drop_purchases = purchases // drops
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA synchronous=OFF")
-    with connection:
-        drop_ids: list[int] = []
-        for n in range(drops):
-            starts = first + DROP_SPACING * n
-            cursor = connection.execute(
-                "INSERT INTO drops (guild_id, name, name_key, starts_at, timezone, stock, "
-                "remaining, allocation, status, waitlist_size, waitlist_seq, created_by, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, 'UTC', ?, 0, 'waitlist-order', "
-                "'closed', ?, ?, 1, ?, ?)",
-                (
-                    guild_id, f"History Tee {n + 1}", f"history tee {n + 1}", _stamp(starts),
-                    per_drop_purchases, per_drop_entries, per_drop_entries,
-                    _stamp(starts - timedelta(days=7)), _stamp(starts),
-                ),
+    drop_ids: list[int] = []
+    for n in range(drops):
+        starts = first + DROP_SPACING * n
+        drop_id = connection.execute(
+            drops_table.insert().returning(drops_table.c.id),
+            {
+                "guild_id": guild_id, "name": f"History Tee {n + 1}",
+                "name_key": f"history tee {n + 1}", "starts_at": starts, "timezone": "UTC",
+                "stock": per_drop_purchases, "remaining": 0, "allocation": "waitlist-order",
+                "status": "closed", "waitlist_size": per_drop_entries,
+                "waitlist_seq": per_drop_entries, "created_by": 1,
+                "created_at": starts - timedelta(days=7), "updated_at": starts,
+            },
+        ).scalar_one()  # fmt: skip
+        drop_ids.append(drop_id)
+    # A loyal core comes back often, most fans now and then: a sample weighted per fan.
+    weights = [rng.paretovariate(1.2) for _ in range(fans)]
+    entry_rows: list[dict[str, Any]] = []
+    link_rows: list[dict[str, Any]] = []
+    claim_rows: list[dict[str, Any]] = []
+    claim_count = purchase_count = 0
+    for n, drop_id in enumerate(drop_ids):
+        starts = first + DROP_SPACING * n
+        line = _weighted_sample(rng, weights, per_drop_entries)
+        for seq, fan in enumerate(line, start=1):
+            joined = starts - timedelta(minutes=rng.randrange(1, 7 * 24 * 60))
+            entry_rows.append(
+                {"drop_id": drop_id, "guild_id": guild_id, "user_id": FAN_BASE + fan,
+                 "display_name": f"fan {fan}", "joined_at": joined, "seq": seq}
             )  # fmt: skip
-            assert cursor.lastrowid is not None
-            drop_ids.append(cursor.lastrowid)
-        # A loyal core comes back often, most fans now and then: a sample weighted per fan.
-        weights = [rng.paretovariate(1.2) for _ in range(fans)]
-        entry_rows, link_rows, claim_rows = [], [], []
-        claim_count = purchase_count = 0
-        for n, drop_id in enumerate(drop_ids):
-            starts = first + DROP_SPACING * n
-            line = _weighted_sample(rng, weights, per_drop_entries)
-            for seq, fan in enumerate(line, start=1):
-                joined = starts - timedelta(minutes=rng.randrange(1, 7 * 24 * 60))
-                entry_rows.append(
-                    (drop_id, guild_id, FAN_BASE + fan, f"fan {fan}", _stamp(joined), seq)
-                )
-            # Half again as many pressed Get my link as bought; a few refunds and expiries.
-            pressers = line[: per_drop_purchases + per_drop_purchases // 2]
-            for i, fan in enumerate(pressers):
-                claim_count += 1
-                claimed = starts + timedelta(seconds=rng.randrange(1, 1800))
-                if i < per_drop_purchases:
-                    state, paid = (
-                        "paid",
-                        _stamp(claimed + timedelta(seconds=rng.randrange(30, 600))),
-                    )
-                    purchase_count += 1
-                else:
-                    state, paid = ("refunded" if i % 10 == 0 else "expired"), None
-                link_rows.append((drop_id, f"bench-{claim_count}", f"cs_{claim_count}"))
-                claim_rows.append(
-                    (drop_id, guild_id, FAN_BASE + fan, f"fan {fan}", claim_count, state,
-                     _stamp(claimed), _stamp(claimed + timedelta(minutes=15)), paid)
-                )  # fmt: skip
-        connection.executemany(
-            "INSERT INTO waitlist_entries (drop_id, guild_id, user_id, display_name, joined_at, "
-            "seq) VALUES (?, ?, ?, ?, ?, ?)",
-            entry_rows,
-        )
-        connection.executemany(
-            "INSERT INTO claim_links (drop_id, shop, claim_ref, link_ref, url, state, created_at)"
-            f" VALUES (?, 'sandbox', ?, ?, 'https://shop.test/', 'taken', '{_stamp(first)}')",
-            link_rows,
-        )
-        # Links were inserted in claim order into an empty table: link id = claim number.
-        connection.executemany(
-            "INSERT INTO claims (drop_id, guild_id, user_id, display_name, link_id, state, "
-            "claimed_at, hold_until, paid_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            claim_rows,
-        )
-        commitments, points = _polls(connection, rng, guild_id, drop_ids, first, fans)
-    connection.close()
+        # Half again as many pressed Get my link as bought; a few refunds and expiries.
+        pressers = line[: per_drop_purchases + per_drop_purchases // 2]
+        for i, fan in enumerate(pressers):
+            claim_count += 1
+            claimed = starts + timedelta(seconds=rng.randrange(1, 1800))
+            if i < per_drop_purchases:
+                state: str = "paid"
+                paid: datetime | None = claimed + timedelta(seconds=rng.randrange(30, 600))
+                purchase_count += 1
+            else:
+                state, paid = ("refunded" if i % 10 == 0 else "expired"), None
+            link_rows.append(
+                {"drop_id": drop_id, "shop": "sandbox", "claim_ref": f"bench-{claim_count}",
+                 "link_ref": f"cs_{claim_count}", "url": "https://shop.test/", "state": "taken",
+                 "created_at": first}
+            )  # fmt: skip
+            claim_rows.append(
+                {"drop_id": drop_id, "guild_id": guild_id, "user_id": FAN_BASE + fan,
+                 "display_name": f"fan {fan}", "link_id": f"bench-{claim_count}",
+                 "state": state, "claimed_at": claimed,
+                 "hold_until": claimed + timedelta(minutes=15), "paid_at": paid}
+            )  # fmt: skip
+    connection.execute(waitlist_entries.insert(), entry_rows)
+    connection.execute(claim_links.insert(), link_rows)
+    # Each claim names its link by claim_ref until the ids the database gave the links are known.
+    link_ids = dict(connection.execute(select(claim_links.c.claim_ref, claim_links.c.id)).all())
+    for row in claim_rows:
+        row["link_id"] = link_ids[row["link_id"]]
+    connection.execute(claims.insert(), claim_rows)
+    commitments, points = _polls(connection, rng, guild_id, drop_ids, first, fans)
     return History(
         drops=drops,
         fans=fans,
@@ -148,7 +165,7 @@ def _weighted_sample(rng: random.Random, weights: list[float], size: int) -> lis
 
 
 def _polls(
-    connection: sqlite3.Connection,
+    connection: Connection,
     rng: random.Random,
     guild_id: int,
     drop_ids: list[int],
@@ -159,37 +176,38 @@ def _polls(
     commitments = points = 0
     for n in range(3, len(drop_ids), 4):
         opened = first + DROP_SPACING * n - timedelta(days=10)
-        cursor = connection.execute(
-            "INSERT INTO polls (guild_id, question, goal, closes_at, timezone, channel_id, status,"
-            " drop_id, created_by, created_at, closed_at) VALUES (?, ?, 1200, ?, 'UTC', 1, "
-            "'closed', ?, 1, ?, ?)",
-            (guild_id, f"Which colour for drop {n + 1}?", _stamp(opened + timedelta(days=3)),
-             drop_ids[n], _stamp(opened), _stamp(opened + timedelta(days=3))),
-        )  # fmt: skip
-        poll_id = cursor.lastrowid
+        poll_id = connection.execute(
+            polls.insert().returning(polls.c.id),
+            {
+                "guild_id": guild_id, "question": f"Which colour for drop {n + 1}?",
+                "goal": 1200, "closes_at": opened + timedelta(days=3), "timezone": "UTC",
+                "channel_id": 1, "status": "closed", "drop_id": drop_ids[n], "created_by": 1,
+                "created_at": opened, "closed_at": opened + timedelta(days=3),
+            },
+        ).scalar_one()  # fmt: skip
         totals = [0, 0, 0]
-        rows, history = [], []
+        rows: list[dict[str, Any]] = []
+        history: list[dict[str, Any]] = []
         for i, fan in enumerate(rng.sample(range(fans), 500)):
             option, quantity = i % 3, rng.randrange(1, 5)
             at = opened + timedelta(minutes=6 * i + 1)
             totals[option] += quantity
-            rows.append((poll_id, option, guild_id, FAN_BASE + fan, f"fan {fan}", quantity,
-                         _stamp(at)))  # fmt: skip
-            history.append((poll_id, option, _stamp(at), totals[option]))
-        connection.executemany(
-            "INSERT INTO poll_options (poll_id, idx, name, units, fans) VALUES (?, ?, ?, ?, ?)",
-            [(poll_id, idx, name, totals[idx], len(rows[idx::3]))
+            rows.append(
+                {"poll_id": poll_id, "option_idx": option, "guild_id": guild_id,
+                 "user_id": FAN_BASE + fan, "display_name": f"fan {fan}", "quantity": quantity,
+                 "committed_at": at}
+            )  # fmt: skip
+            history.append(
+                {"poll_id": poll_id, "option_idx": option, "at": at, "units": totals[option]}
+            )
+        connection.execute(
+            poll_options.insert(),
+            [{"poll_id": poll_id, "idx": idx, "name": name, "units": totals[idx],
+              "fans": len(rows[idx::3])}
              for idx, name in enumerate(("Moth Green", "Ash Grey", "Night Blue"))],
         )  # fmt: skip
-        connection.executemany(
-            "INSERT INTO poll_commitments (poll_id, option_idx, guild_id, user_id, display_name,"
-            " quantity, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        connection.executemany(
-            "INSERT INTO poll_tally_history (poll_id, option_idx, at, units) VALUES (?, ?, ?, ?)",
-            history,
-        )
+        connection.execute(poll_commitments.insert(), rows)
+        connection.execute(poll_tally_history.insert(), history)
         commitments += len(rows)
         points += len(history)
     return commitments, points

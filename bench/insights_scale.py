@@ -1,10 +1,11 @@
 """insights_scale: /insights on a generated history (20 drops, 10,000 fans, 60,000 waitlist
 entries, 8,000 purchases, a poll before every fourth drop), bot in its own process.
 
-``python -m bench.insights_scale`` writes the history straight into a migrated SQLite file
-(bench/insights_history.py), starts the real bot on it against the sandbox, and times
-``/insights`` for the latest drop that opened, from injection to the final followup (the
-deferral, then the embed, three charts and the CSV): a first (cold) call, then calls alone.
+``python -m bench.insights_scale`` writes the history straight into a migrated database (a
+SQLite file, or PostgreSQL with ``--database postgresql``; bench/insights_history.py), starts
+the real bot on it against the sandbox, and times ``/insights`` for the latest drop that opened,
+from injection to the final followup (the deferral, then the embed, three charts and the CSV):
+a first (cold) call, then calls alone.
 Then a join burst runs twice on fresh drops, without and with /insights running back to back
 meanwhile: joins must keep being answered (their p50/p99 side by side, beside the bare /ping
 floor of the same run). Target on a 2-core machine: /insights <= 2 s.
@@ -16,12 +17,10 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-from bench import targets
+from bench import database, targets
 from bench.bot_process import dropbell_process
 from bench.floor import Figures, floor_figures, measure, ping_bot_process, print_checks
 from bench.floor import print_comparison as print_floor_comparison
@@ -64,10 +63,10 @@ async def join_burst(
     )
 
 
-async def cost_split(database: Path, guild_id: int, n: int = 3) -> tuple[float, float]:
+async def cost_split(url: str, guild_id: int, n: int = 3) -> tuple[float, float]:
     """Median seconds of the two halves of an /insights answer, measured apart in this process
     with nothing else running: the database's queries (the report) and drawing the 3 charts."""
-    db = Database(f"sqlite+aiosqlite:///{database}")
+    db = Database(url)
     try:
         service = InsightsService(db, DropService(db, DropEvents()))
         queries, charts = [], []
@@ -92,24 +91,25 @@ def seconds_text(values: list[float]) -> str:
     )
 
 
-async def run(joins: int, concurrency: int, floor_n: int, alone_n: int) -> bool:
-    with tempfile.TemporaryDirectory(prefix="dropbell-bench-") as folder:
-        database = Path(folder) / "bench.db"
+async def run(
+    joins: int, concurrency: int, floor_n: int, alone_n: int, kind: str = database.SQLITE
+) -> bool:
+    async with database.workspace(kind) as (folder, url):
         async with Sandbox() as sb:
             seed = seed_demo_world(sb, fans=0)
             async with ping_bot_process(sb) as bot:
                 await floor_figures(sb, WARM_UP, concurrency)  # warm-up
                 floor = [await floor_figures(sb, floor_n, concurrency, bot.pid)]
-            await migrate(database)
+            await migrate(url)
             started = time.perf_counter()
-            history = generate(database, seed.guild.id)
+            history = await generate(url, seed.guild.id)
             generated = time.perf_counter() - started
             early = [sb.create_member(seed.guild.id, f"early{i}") for i in range(WARM_UP)]
             quiet = [sb.create_member(seed.guild.id, f"quiet{i}") for i in range(joins)]
             busy = [sb.create_member(seed.guild.id, f"busy{i}") for i in range(joins)]
             problems: list[str] = []
-            log = Path(folder) / "bot.log"
-            async with dropbell_process(sb, database, seed.guild.id, log=log) as process:
+            log = folder / "bot.log"
+            async with dropbell_process(sb, url, seed.guild.id, log=log) as process:
                 cold = await timed_insights(sb, seed, problems)
                 alone = [await timed_insights(sb, seed, problems) for _ in range(alone_n)]
                 await join_burst(sb, seed, "Warm-up Tee", early, concurrency, process.pid)
@@ -130,12 +130,13 @@ async def run(joins: int, concurrency: int, floor_n: int, alone_n: int) -> bool:
                 finally:
                     done.set()
                     await task
-            queries, charts = await cost_split(database, seed.guild.id)
+            queries, charts = await cost_split(url, seed.guild.id)
         print(
-            f"insights_scale: {history.drops} drops, {history.fans:,} fans, "
-            f"{history.entries:,} entries, {history.claims:,} claims ({history.purchases:,} "
-            f"purchases), {history.commitments:,} poll commitments, {history.tally_points:,} "
-            f"tally points; written in {generated:.1f} s; bot in its own process"
+            f"insights_scale ({database.label(kind)}): {history.drops} drops, "
+            f"{history.fans:,} fans, {history.entries:,} entries, {history.claims:,} claims "
+            f"({history.purchases:,} purchases), {history.commitments:,} poll commitments, "
+            f"{history.tally_points:,} tally points; written in {generated:.1f} s; bot in its "
+            "own process"
         )
         print(f"  /insights {history.latest_drop}, first call (cold): {cold:.2f} s")
         print(f"  /insights alone: {seconds_text(alone)}")
@@ -172,8 +173,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="in flight (32)")
     parser.add_argument("--floor-n", type=int, default=3_000, help="/ping interactions (3,000)")
     parser.add_argument("--alone", type=int, default=5, help="/insights calls alone (5)")
+    database.add_argument(parser)
     args = parser.parse_args(argv)
-    ok = asyncio.run(run(args.joins, args.concurrency, args.floor_n, args.alone))
+    ok = asyncio.run(run(args.joins, args.concurrency, args.floor_n, args.alone, args.database))
     sys.exit(0 if ok else 1)
 
 

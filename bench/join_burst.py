@@ -3,7 +3,9 @@
 ``python -m bench.join_burst --n 10000`` prints joins/s and p50/p99 from injection to answer,
 beside the framework floors of the same run (a bare discord.py bot answering /ping, and the
 same bot answering its own button on an announcement-shaped message) and the ratios; then
-checks the database holds exactly N entries, places 1..N.
+checks the database holds exactly N entries, places 1..N. ``--database postgresql`` runs the
+bot on PostgreSQL instead of a SQLite file (bench/database.py); the bare + SQLite floor stays
+SQLite's either way.
 Targets on a 2-core machine: ratio >= 0.5 and p99 <= 100 ms.
 """
 
@@ -14,14 +16,13 @@ import asyncio
 import contextlib
 import random
 import re
-import sqlite3
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Awaitable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import targets
+from bench import database, targets
 from bench.bot_process import dropbell_process
 from bench.floor import (
     Figures,
@@ -36,6 +37,7 @@ from bench.floor import (
 )
 from bench.profile import profiled
 from sandbox import InteractionResult, Message, Sandbox, SeedInfo, seed_demo_world
+from storage.tables import waitlist_entries
 
 PLACE = re.compile(r"#(\d+) of ([\d,]+)")
 WARM_UP = 300
@@ -49,12 +51,12 @@ async def run(
     prefill: int = 0,
     reclick: float = 0.0,
     bursts: int = 2,
+    kind: str = database.SQLITE,
 ) -> bool:
-    with tempfile.TemporaryDirectory(prefix="dropbell-bench-") as folder:
-        database = Path(folder) / "bench.db"
+    async with database.workspace(kind) as (folder, url):
         async with Sandbox() as sb:
             seed = seed_demo_world(sb, fans=0)
-            floor_db = str(Path(folder) / "floor.db")
+            floor_db = str(folder / "floor.db")
             async with ping_bot_process(sb, database=floor_db) as bot:
                 await floor_figures(sb, WARM_UP, concurrency)  # warm-up
                 floor = [await floor_figures(sb, floor_n, concurrency, bot.pid)]
@@ -74,8 +76,8 @@ async def run(
             pressers = fans + returning
             random.Random(7).shuffle(pressers)
             early = [sb.create_member(seed.guild.id, f"early{i}") for i in range(WARM_UP)]
-            log = Path(folder) / "bot.log"
-            async with dropbell_process(sb, database, seed.guild.id, log=log) as process:
+            log = folder / "bot.log"
+            async with dropbell_process(sb, url, seed.guild.id, log=log) as process:
                 # The same warm-up the floor had, on a drop of its own.
                 warm_post, warm_join = await announce(sb, seed, "Warm-up Tee", WARM_UP)
                 await measure(
@@ -83,7 +85,7 @@ async def run(
                 )
                 post, join = await announce(sb, seed, "Bench Tee", n)
                 if prefill:
-                    fill_line(database, prefill)
+                    await fill_line(url, prefill)
                 # The returning fans joined before the burst (early places included).
                 known: dict[int, int] = {}
 
@@ -143,8 +145,8 @@ async def run(
         already = f", {prefill:,} already on the line" if prefill else ""
         pressing = f" ({again:,} of them pressing again)" if again else ""
         print(
-            f"join_burst: {n:,} presses{pressing}{already}, {concurrency} in flight, "
-            "bot in its own process"
+            f"join_burst ({database.label(kind)}): {n:,} presses{pressing}{already}, "
+            f"{concurrency} in flight, bot in its own process"
         )
         labels = ["join (dropbell)"] + [f"join, burst {i}" for i in range(2, bursts + 1)]
         measured = [joins] + [figures for figures, _ in seconds]
@@ -168,6 +170,7 @@ async def run(
             f"button and runs at {sqlite.per_second / buttons[0].per_second:.2f}x its rate; "
             f"dropbell's join runs at {joins.per_second / sqlite.per_second:.2f}x the SQLite "
             "floor's rate"
+            + ("" if kind == database.SQLITE else " (a SQLite floor; dropbell ran on PostgreSQL)")
         )
         print(f"  bot RSS {rss_before:.1f} MB before the burst, {rss_after:.1f} MB after")
         for burst, rss in enumerate(rss_seconds, start=2):
@@ -182,25 +185,24 @@ async def run(
             for user, text in answers
             if user in known and "already" in text and place_in(text) == known[user]
         )
-        ok = report(
-            joins, floor[0], buttons[0], new_answers, database, n, requests, edits, prefill + again
+        ok = await report(
+            joins, floor[0], buttons[0], new_answers, url, n, requests, edits, prefill + again
         )
         for burst, (_, texts) in enumerate(seconds, start=2):
-            ok = check_burst(database, f"Bench Tee {burst}", texts, n) and ok
+            ok = await check_burst(url, f"Bench Tee {burst}", texts, n) and ok
         label = f"re-clicks answered 'already' with their place: {again_right}/{again}"
         return (print_checks({label: again_right == again}) if again else True) and ok
 
 
-def check_burst(database: Path, name: str, answers: list[str], n: int) -> bool:
+async def check_burst(url: str, name: str, answers: list[str], n: int) -> bool:
     """A further burst: its drop holds exactly its n fans, placed 1..n."""
     places = sorted(int(m.group(1)) for text in answers if (m := PLACE.search(text)))
-    with sqlite3.connect(database) as connection:
-        stored = connection.execute(
-            "SELECT count(*) FROM waitlist_entries "
-            "WHERE drop_id = (SELECT id FROM drops WHERE name = ?)",
-            (name,),
-        )
-        (entries,) = stored.fetchone()
+    ((entries,),) = await database.rows(
+        url,
+        "SELECT count(*) FROM waitlist_entries "
+        "WHERE drop_id = (SELECT id FROM drops WHERE name = :name)",
+        name=name,
+    )
     return print_checks(
         {
             f"{name}: {entries:,} entries, places exactly 1..{n:,}": (
@@ -226,20 +228,24 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def fill_line(database: Path, count: int) -> None:
+async def fill_line(url: str, count: int) -> None:
     """``count`` fans already waiting on the bench drop, written as joins would leave them
     (sequence numbers and the drop's counters), so the burst joins the end of a long line."""
-    with sqlite3.connect(database, timeout=30) as connection:
-        (drop_id,) = connection.execute("SELECT id FROM drops WHERE name = 'Bench Tee'").fetchone()
-        connection.executemany(
-            "INSERT INTO waitlist_entries (drop_id, guild_id, user_id, display_name, joined_at, "
-            "seq) VALUES (?, 0, ?, ?, '2030-01-01 00:00:00', ?)",
-            ((drop_id, 10**15 + seq, f"early fan {seq}", seq) for seq in range(1, count + 1)),
-        )
-        connection.execute(
-            "UPDATE drops SET waitlist_size = ?, waitlist_seq = ? WHERE id = ?",
-            (count, count, drop_id),
-        )
+    ((drop_id,),) = await database.rows(url, "SELECT id FROM drops WHERE name = 'Bench Tee'")
+    joined = datetime(2030, 1, 1, tzinfo=UTC)
+    entries = [
+        {"drop_id": drop_id, "guild_id": 0, "user_id": 10**15 + seq,
+         "display_name": f"early fan {seq}", "joined_at": joined, "seq": seq}
+        for seq in range(1, count + 1)
+    ]  # fmt: skip
+    await database.execute(
+        url,
+        (waitlist_entries.insert(), entries),
+        (
+            "UPDATE drops SET waitlist_size = :count, waitlist_seq = :count WHERE id = :id",
+            {"count": count, "id": drop_id},
+        ),
+    )
 
 
 async def announce(sb: Sandbox, seed: SeedInfo, name: str, stock: int) -> tuple[Message, str]:
@@ -261,12 +267,12 @@ async def announce(sb: Sandbox, seed: SeedInfo, name: str, stock: int) -> tuple[
     return post, next(c for c in post.custom_ids() if c.startswith("dropbell:join:"))
 
 
-def report(
+async def report(
     joins: Figures,
     floor: Figures,
     button: Figures,
     answers: list[str],
-    database: Path,
+    url: str,
     n: int,
     requests: Counter[str],
     edits: int,
@@ -275,12 +281,11 @@ def report(
     """``before`` fans were on the line before the burst; ``answers`` are the new fans'."""
     new = len(answers)
     places = sorted(int(m.group(1)) for text in answers if (m := PLACE.search(text)))
-    with sqlite3.connect(database) as connection:
-        stored = connection.execute(
-            "SELECT count(*), count(DISTINCT user_id) FROM waitlist_entries "
-            "WHERE drop_id = (SELECT id FROM drops WHERE name = 'Bench Tee')"
-        )
-        entries, distinct = stored.fetchone()
+    ((entries, distinct),) = await database.rows(
+        url,
+        "SELECT count(*), count(DISTINCT user_id) FROM waitlist_entries "
+        "WHERE drop_id = (SELECT id FROM drops WHERE name = 'Bench Tee')",
+    )
     callbacks = sum(count for route, count in requests.items() if route.endswith("/callback"))
     others = (
         ", ".join(
@@ -339,6 +344,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="bursts of N joins, each on a drop of its own, by the same fans; RSS after each "
         "gives the growth per join after the first (2)",
     )
+    database.add_argument(parser)
     args = parser.parse_args(argv)
     ok = asyncio.run(
         run(
@@ -349,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.prefill,
             args.reclick,
             args.bursts,
+            args.database,
         )
     )
     sys.exit(0 if ok else 1)

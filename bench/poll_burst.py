@@ -5,7 +5,8 @@ in flight, bot in its own process.
 answer beside the floors of the same run (a bare discord.py bot answering /ping, and its own
 button), then checks: the sums per option in the database equal what was sent, the goal was
 announced once, one interaction response per press, the post's tally edits coalesced.
-Targets on a 2-core machine: ratio >= 0.5 and p99 <= 100 ms.
+Targets on a 2-core machine: ratio >= 0.5 and p99 <= 100 ms. ``--database postgresql`` runs
+the bot on PostgreSQL (bench/database.py).
 """
 
 from __future__ import annotations
@@ -13,14 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import sqlite3
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-from bench import targets
+from bench import database, targets
 from bench.bot_process import dropbell_process
 from bench.floor import (
     Figures,
@@ -118,9 +116,10 @@ async def burst(
     return figures, answers
 
 
-async def run(n: int, concurrency: int, floor_n: int, profile: bool = False) -> bool:
-    with tempfile.TemporaryDirectory(prefix="dropbell-bench-") as folder:
-        database = Path(folder) / "bench.db"
+async def run(
+    n: int, concurrency: int, floor_n: int, profile: bool = False, kind: str = database.SQLITE
+) -> bool:
+    async with database.workspace(kind) as (folder, url):
         async with Sandbox() as sb:
             sb.relax("channel_send_limit", reason="the polls and the goal post share a channel")
             seed = seed_demo_world(sb, fans=0)
@@ -131,9 +130,7 @@ async def run(n: int, concurrency: int, floor_n: int, profile: bool = False) -> 
                 buttons = [await button_floor_figures(sb, floor_n, concurrency)]
             fans = [sb.create_member(seed.guild.id, f"fan{i}") for i in range(n)]
             early = [sb.create_member(seed.guild.id, f"early{i}") for i in range(WARM_UP // 2)]
-            async with dropbell_process(
-                sb, database, seed.guild.id, log=Path(folder) / "log"
-            ) as process:
+            async with dropbell_process(sb, url, seed.guild.id, log=folder / "log") as process:
                 warm = await create_poll(sb, seed, "Warm-up?", 10**9)
                 await burst(sb, warm, early, concurrency, show=False)
                 sent = [sum(quantity_of(i) for i in range(n) if i % OPTIONS == o) for o in range(3)]
@@ -154,22 +151,23 @@ async def run(n: int, concurrency: int, floor_n: int, profile: bool = False) -> 
                     if "**Bench poll?** reached its goal" in m.content
                 ]
         print(
-            f"poll_burst: {n:,} fans x (option + quantity), {concurrency} in flight, "
-            "bot in its own process"
+            f"poll_burst ({database.label(kind)}): {n:,} fans x (option + quantity), "
+            f"{concurrency} in flight, bot in its own process"
         )
         print_comparison("poll press (dropbell)", [figures], floor, buttons=buttons)
-        with sqlite3.connect(database) as connection:
-            stored = [
-                row[0]
-                for row in connection.execute(
-                    "SELECT o.units FROM poll_options o JOIN polls p ON p.id = o.poll_id "
-                    "WHERE p.question = 'Bench poll?' ORDER BY o.idx"
-                )
-            ]
-            rows = connection.execute(
-                "SELECT sum(quantity), count(*) FROM poll_commitments c JOIN polls p "
-                "ON p.id = c.poll_id WHERE p.question = 'Bench poll?'"
-            ).fetchone()
+        stored = [
+            units
+            for (units,) in await database.rows(
+                url,
+                "SELECT o.units FROM poll_options o JOIN polls p ON p.id = o.poll_id "
+                "WHERE p.question = 'Bench poll?' ORDER BY o.idx",
+            )
+        ]
+        (rows,) = await database.rows(
+            url,
+            "SELECT sum(quantity), count(*) FROM poll_commitments c JOIN polls p "
+            "ON p.id = c.poll_id WHERE p.question = 'Bench poll?'",
+        )
         callbacks = sum(c for route, c in requests.items() if route.endswith("/callback"))
         others = sum(requests.values()) - callbacks
         ratio = figures.per_second / floor[0].per_second if floor[0].per_second else 0.0
@@ -203,8 +201,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--profile", action="store_true", help="sample the bot with py-spy during the burst"
     )
+    database.add_argument(parser)
     args = parser.parse_args(argv)
-    ok = asyncio.run(run(args.n, args.concurrency, args.floor_n, args.profile))
+    ok = asyncio.run(run(args.n, args.concurrency, args.floor_n, args.profile, args.database))
     sys.exit(0 if ok else 1)
 
 

@@ -5,17 +5,21 @@ Each claim transaction locks its drop's row (``SELECT ... FOR UPDATE``), takes a
 drop's claims therefore run one at a time, however many processes send them. This measures
 that statement pair alone (no bot, no Discord): transactions per second with W connections on
 ONE row, against W connections on W rows (the same work spread over W drops, as shards spread
-servers). ``python -m bench.row_contention`` needs ``DROPBELL_TEST_DATABASE`` (an admin URL).
+servers). ``python -m bench.row_contention`` runs on the server ``DROPBELL_TEST_DATABASE`` names
+(an admin URL), else on a throwaway one (``.ci/postgres``).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import os
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bench.database import postgres_admin, scratch_databases
 
 SECONDS = 3.0
 WORKERS = (1, 4, 16)
@@ -76,14 +80,14 @@ async def measure(url: str) -> list[str]:
         await engine.dispose()
 
 
-def main() -> None:
-    from bench.scale_out import fresh_database
+def main(argv: Sequence[str] | None = None) -> None:
+    argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0]).parse_args(argv)
 
     async def go() -> None:
-        url = await fresh_database(os.environ["DROPBELL_TEST_DATABASE"])
-        print("row contention: lock + conditional decrement of a drop row, committed")
-        for line in await measure(url):
-            print(line)
+        async with postgres_admin() as admin, scratch_databases(admin) as fresh_database:
+            print("row contention: lock + conditional decrement of a drop row, committed")
+            for line in await measure(await fresh_database()):
+                print(line)
 
     asyncio.run(go())
 

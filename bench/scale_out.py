@@ -18,23 +18,17 @@ import argparse
 import asyncio
 import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from bench import row_contention, targets
-from bench.bot_process import PROJECT_ROOT, dropbell_process
+from bench.bot_process import dropbell_process
 from bench.claim_storm import PRICE, create_selling_drop, link_url, open_drop
+from bench.database import postgres_admin, rows, scratch_databases
 from bench.floor import Figures, measure, print_checks
 from sandbox import InteractionResult, Member, Message, Sandbox, SeedInfo, seed_demo_world
 from sandbox.gateway import shard_of
@@ -43,50 +37,6 @@ from services.dropday.pool import margin
 
 PROCESS_COUNTS = (1, 2, 4)
 MOST = max(PROCESS_COUNTS)
-
-
-@contextlib.asynccontextmanager
-async def postgres_admin() -> AsyncIterator[str]:
-    """An admin URL: the test server's if one is named, else a throwaway cluster."""
-    named = os.environ.get("DROPBELL_TEST_DATABASE", "").strip()
-    if named:
-        yield named
-        return
-    with tempfile.TemporaryDirectory(prefix="dropbell-scale-pg-") as folder:
-        script = PROJECT_ROOT / ".ci" / "postgres"
-        started = await asyncio.to_thread(
-            subprocess.run,
-            [str(script), "start", folder],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        try:
-            yield started.stdout.strip().splitlines()[-1]
-        finally:
-            await asyncio.to_thread(
-                subprocess.run, [str(script), "stop", folder], capture_output=True, check=False
-            )
-
-
-async def fresh_database(admin: str) -> str:
-    """A new, empty PostgreSQL database; its asyncpg URL."""
-    name = f"dropbell_scale_{uuid.uuid4().hex[:12]}"
-    url = make_url(admin).set(drivername="postgresql+asyncpg")
-    engine = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    await engine.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-async def rows(url: str, sql: str, **params: Any) -> list[Any]:
-    engine = create_async_engine(url, poolclass=NullPool)
-    try:
-        async with engine.connect() as connection:
-            return list((await connection.execute(text(sql), params)).all())
-    finally:
-        await engine.dispose()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -122,7 +72,7 @@ async def wait_for_pools(url: str, wanted: int, drops: int, timeout: float = 300
 async def storm(
     sb: Sandbox,
     shop: SandboxShop,
-    admin: str,
+    url: str,
     servers: list[SeedInfo],
     k: int,
     n: int,
@@ -130,13 +80,11 @@ async def storm(
     concurrency: int,
     folder: Path,
 ) -> tuple[Figures, dict[str, bool], str]:
-    url = await fresh_database(admin)
     env = {
         "DROPBELL_SHOPS__SANDBOX__KIND": "sandbox",
         "DROPBELL_SHOPS__SANDBOX__API_BASE": shop.base_url,
         "DROPBELL_SHOPS__SANDBOX__WEBHOOK_SECRET": shop.stripe.webhook_secret,
         "DROPBELL_DROPS__HOLD_MINUTES": "15",
-        "DROPBELL_DATABASE__URL": url,
         "DROPBELL_DISCORD__SHARD_COUNT": str(k),
     }
     # A channel of its own per run: drop ids start again at 1 in each fresh database.
@@ -149,7 +97,7 @@ async def storm(
             shard_env = env | {"DROPBELL_DISCORD__SHARD_IDS": f"[{shard}]"}
             log = folder / f"k{k}-shard{shard}.log"
             process = await stack.enter_async_context(
-                dropbell_process(sb, folder / "unused.db", seed.guild.id, log=log, env=shard_env)
+                dropbell_process(sb, url, seed.guild.id, log=log, env=shard_env)
             )
             pids.append(process.pid)
         drops = [await create_selling_drop(sb, seed, f"Tee {k}", per_drop) for seed in used]
@@ -213,9 +161,8 @@ async def join_burst(
 ) -> tuple[Figures, int]:
     seed = seed_demo_world(sb, fans=0, name=f"Joins {len(sb.world.guilds)}")
     fans = [sb.create_member(seed.guild.id, f"joiner{i}") for i in range(n)]
-    env = {"DROPBELL_DATABASE__URL": url}
     log = folder / f"joins-{len(sb.world.guilds)}.log"
-    async with dropbell_process(sb, folder / "joins.db", seed.guild.id, log=log, env=env):
+    async with dropbell_process(sb, url, seed.guild.id, log=log):
         created = await sb.slash(
             seed.manager,
             "drop create",
@@ -241,7 +188,12 @@ async def run(n: int, stock: int, concurrency: int, joins: int) -> bool:
     checks: dict[str, bool] = {}
     with tempfile.TemporaryDirectory(prefix="dropbell-scale-") as name:
         folder = Path(name)
-        async with postgres_admin() as admin, Sandbox() as sb, SandboxShop() as shop:
+        async with (
+            postgres_admin() as admin,
+            scratch_databases(admin) as fresh_database,
+            Sandbox() as sb,
+            SandboxShop() as shop,
+        ):
             shop.catalog.add_product(PRICE, "Bench Tee", 3500, stock=stock * 10)
             servers = await servers_per_shard(sb)
             print(
@@ -251,7 +203,7 @@ async def run(n: int, stock: int, concurrency: int, joins: int) -> bool:
             rates: dict[int, float] = {}
             for k in PROCESS_COUNTS:
                 figures, storm_checks, line = await storm(
-                    sb, shop, admin, servers, k, n, stock, concurrency, folder
+                    sb, shop, await fresh_database(), servers, k, n, stock, concurrency, folder
                 )
                 print(line, flush=True)
                 rates[k] = figures.per_second
@@ -266,7 +218,7 @@ async def run(n: int, stock: int, concurrency: int, joins: int) -> bool:
             print(f"join burst: {joins:,} fans join one waitlist through one process")
             for label, url in (
                 ("SQLite", f"sqlite+aiosqlite:///{folder / 'joins.db'}"),
-                ("PostgreSQL", await fresh_database(admin)),
+                ("PostgreSQL", await fresh_database()),
             ):
                 figures, entries = await join_burst(sb, url, joins, concurrency, folder)
                 print(
@@ -276,7 +228,7 @@ async def run(n: int, stock: int, concurrency: int, joins: int) -> bool:
                 )
                 checks[f"{label}: {entries:,} entries for {joins:,} joins"] = entries == joins
             print("row contention: lock + conditional decrement of a drop row, committed")
-            for line in await row_contention.measure(await fresh_database(admin)):
+            for line in await row_contention.measure(await fresh_database()):
                 print(line, flush=True)
     return print_checks(checks)
 
