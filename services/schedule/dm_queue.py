@@ -146,7 +146,6 @@ class DMQueue:
 
     async def _deliver(self, delivery_id: int) -> None:
         assert self.outbox is not None
-        await self.pacer.wait()
         if self._closing:
             return
         delivery = await self.store.claim_delivery(delivery_id)
@@ -169,6 +168,13 @@ class DMQueue:
             # gives it back once the channel exists; meanwhile known channels keep going.
             await self.store.release_delivery(delivery.id)
             self.opener.request(delivery.user_id, [delivery.id])
+            return
+        # The slot is taken right before the request, after the database work: taken before it,
+        # uneven round trips bunched requests past Discord's global limit (429s in
+        # reminder_fanout, more on PostgreSQL). The workers bound the rows claimed meanwhile.
+        await self.pacer.wait()
+        if self._closing:  # stopping: back to pending, for the next start
+            await self.store.release_delivery(delivery.id)
             return
         try:
             message_id = await self.outbox.dm(
