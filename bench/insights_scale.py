@@ -25,7 +25,7 @@ from bench.bot_process import dropbell_process
 from bench.floor import Figures, floor_figures, measure, ping_bot_process, print_checks
 from bench.floor import print_comparison as print_floor_comparison
 from bench.insights_history import generate, migrate
-from bench.join_burst import announce
+from bench.join_phases import announce
 from sandbox import Member, Sandbox, SeedInfo, seed_demo_world
 from services.drops.service import DropService
 from services.events import DropEvents

@@ -7,6 +7,18 @@ from __future__ import annotations
 JOIN_RATIO_TO_PING = 0.5
 JOIN_RATIO_TO_BUTTON = 0.8
 JOIN_P99_MS = 50.0
+# Flat in N (issue 10): the same fans joining a line this long run at >= this share of their
+# rate on an empty line.
+FLAT_IN_N_LINE = 100_000
+FLAT_IN_N_RATIO = 0.9
+# Re-clicks (issue 10): with this share of presses by fans already on the line, >= this ratio
+# to the button floor, each answered "already #k" with its place.
+RECLICK_SHARE = 0.3
+RECLICK_RATIO_TO_BUTTON = 0.7
+# No growth per join once the first burst has filled discord.py's caches: the bot's RSS after
+# further bursts, per join, stays under this (anything kept per join, e.g. an entry object,
+# is several hundred bytes).
+JOIN_GROWTH_BYTES_PER_JOIN = 256
 # schedule_precision: how late the slowest scheduled posts leave.
 SCHEDULE_P99_MS = 250.0
 # reminder_fanout: fan-out time against its floor (requests at the global limit, DM opens at

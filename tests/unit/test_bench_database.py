@@ -10,7 +10,7 @@ import pytest
 
 from bench import database
 from bench.insights_history import FAN_BASE, generate, migrate
-from bench.join_burst import fill_line
+from bench.join_phases import fill_line
 from bench.run import BENCHMARKS, DATABASE_BENCHMARKS, plan
 from tests.databases import database_url, query
 
