@@ -40,13 +40,14 @@ BENCHMARKS = (
     "insights_scale",
     "scale_out",
 )
-# Those whose bot runs on a database (``--database``). about_burst answers without it, link_pool
-# and floor have no dropbell database at all: their figures stand for both. scale_out runs on
-# PostgreSQL by itself (its join burst on both).
+# Those that run on a database (``--database``): the bot's, or link_pool's link pool. about_burst
+# answers without it and floor has no dropbell database at all: their figures stand for both.
+# scale_out runs on PostgreSQL by itself (its join burst on both).
 DATABASE_BENCHMARKS = (
     "join_burst",
     "schedule_precision",
     "reminder_fanout",
+    "link_pool",
     "claim_storm",
     "poll_burst",
     "insights_scale",
@@ -171,8 +172,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "The benchmarks whose bot uses its database run twice: on a SQLite file (sections "
         "marked SQLite), then on PostgreSQL (marked PostgreSQL; a throwaway server from "
         "`.ci/postgres`, run with fsync and synchronous_commit off, unless "
-        "`DROPBELL_TEST_DATABASE` named one). floor, about_burst and link_pool use no dropbell "
-        "database, so their figures stand for both; scale_out runs on PostgreSQL and its join "
+        "`DROPBELL_TEST_DATABASE` named one). floor and about_burst use no dropbell database, "
+        "so their figures stand for both; scale_out runs on PostgreSQL and its join "
         "burst on both.\n\n"
     )
     args.out.write_text(header + "\n".join(sections))

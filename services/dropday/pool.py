@@ -36,7 +36,7 @@ HOLDS_AHEAD = timedelta(seconds=60)
 SAFETY = timedelta(minutes=5)
 # Shop calls in flight per top-up: enough to keep Stripe's 25 requests/s busy even at a
 # second per Checkout Session, few enough not to queue hundreds of calls behind the adapter's
-# pacing (bench/link_pool.py measures the adapter with the same 32).
+# pacing (bench/link_pool.py measures this top-up at the same 32).
 CONCURRENCY = 32
 
 
