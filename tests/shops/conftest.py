@@ -35,6 +35,8 @@ def adapter(server: ShopServer, **options: Any) -> StripeShop:
         secret_key="sk_test_adapter",
         webhook_secret=WEBHOOK_SECRET,
         api_base=server.base_url,
+        success_url=f"{server.base_url}/thanks",
+        cancel_url=f"{server.base_url}/",
         **options,
     )
 

@@ -153,6 +153,8 @@ async def test_a_shop_nobody_answers_on_is_unavailable() -> None:
         "gone",
         secret_key="sk_test_x",
         webhook_secret="w",
+        success_url=f"http://127.0.0.1:{closed}/thanks",
+        cancel_url=f"http://127.0.0.1:{closed}/",
         api_base=f"http://127.0.0.1:{closed}",
         max_network_retries=0,
     )

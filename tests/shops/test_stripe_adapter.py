@@ -40,7 +40,12 @@ async def test_an_unknown_price_is_refused_in_one_sentence(stripe_shop: StripeSh
 
 async def test_a_wrong_key_is_refused_without_repeating_it(server: ShopServer) -> None:
     shop = StripeShop(
-        "s", secret_key="pk_live_public", webhook_secret="w", api_base=server.base_url
+        "s",
+        secret_key="pk_live_public",
+        webhook_secret="w",
+        success_url=f"{server.base_url}/thanks",
+        cancel_url=f"{server.base_url}/",
+        api_base=server.base_url,
     )
     try:
         with pytest.raises(ShopRefused, match="refused our secret key") as refused:
