@@ -8,7 +8,9 @@ from injection to the final followup (the deferral, then the embed, three charts
 a first (cold) call, then calls alone.
 Then a join burst runs twice on fresh drops, without and with /insights running back to back
 meanwhile: joins must keep being answered (their p50/p99 side by side, beside the bare /ping
-floor of the same run). Target on a 2-core machine: /insights <= 2 s.
+floor of the same run), their p99 under half the time of drawing the 3 charts measured apart
+(drawn on the event loop, joins arriving meanwhile would wait for all of it). Target on a
+2-core machine: /insights <= 2 s.
 """
 
 from __future__ import annotations
@@ -149,6 +151,8 @@ async def run(
             ["join, no /insights", "join, /insights running"], [without, busy_joins], floor
         )
         worst_join = busy_joins.p99_ms / 1000
+        # Not against the whole /insights: its ~0.4 s of queries would hide a loop-held drawing.
+        share = targets.INSIGHTS_JOIN_P99_SHARE_OF_CHARTS
         checks = {
             f"/insights alone, median {statistics.median(alone):.2f} s <= "
             f"{targets.INSIGHTS_SECONDS:g} s": statistics.median(alone) <= targets.INSIGHTS_SECONDS,
@@ -159,10 +163,8 @@ async def run(
                 busy_joins.errors == 0
             ),
             f"join p99 during /insights {busy_joins.p99_ms:.0f} ms (without: "
-            f"{without.p99_ms:.0f} ms) < the shortest /insights meanwhile "
-            f"({min(during, default=0):.2f} s): the loop was not held by it": (
-                bool(during) and worst_join < min(during)
-            ),
+            f"{without.p99_ms:.0f} ms) < {share:g} x drawing the charts apart "
+            f"({charts:.2f} s): the drawing did not hold the loop": worst_join < share * charts,
         }
         return print_checks(checks)
 

@@ -64,6 +64,14 @@ class WorldBuildingMixin:
             )
         return role
 
+    def move_role(self, guild_id: int, role_id: int, position: int) -> None:
+        """A manager drags the role to ``position`` in Server Settings → Roles (the roles in
+        between shift): a GUILD_ROLE_UPDATE for each role that moved."""
+        for role in self.world.move_role(guild_id, role_id, position):
+            self.gateway.dispatch(
+                "GUILD_ROLE_UPDATE", {"guild_id": str(guild_id), "role": payloads.role(role)}
+            )
+
     def delete_role(self, guild_id: int, role_id: int) -> None:
         """Someone deleted the role in Discord: members lose it, GUILD_ROLE_DELETE follows."""
         guild = self.world.guild(guild_id)

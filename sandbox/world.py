@@ -129,6 +129,29 @@ class World:
         guild.role_ids.append(role.id)
         return role, moved
 
+    def move_role(self, guild_id: int, role_id: int, position: int) -> list[Role]:
+        """Move a role to ``position`` (1 to the top) as dragging it in Server Settings → Roles
+        does: the roles in between shift one step the other way. Every role whose position
+        changed, the moved one first."""
+        guild = self.guild(guild_id)
+        role = self.roles.get(role_id)
+        if role is None or role.guild_id != guild_id or role_id == guild.everyone_role_id:
+            raise SandboxError(f"no movable role {role_id} in guild {guild_id}")
+        old, new = role.position, max(1, min(position, len(guild.role_ids) - 1))
+        changed = [role] if new != old else []
+        for other_id in guild.role_ids:
+            other = self.roles[other_id]
+            if other is role or other_id == guild.everyone_role_id:
+                continue
+            if old < other.position <= new:
+                other.position -= 1
+                changed.append(other)
+            elif new <= other.position < old:
+                other.position += 1
+                changed.append(other)
+        role.position = new
+        return changed
+
     def add_member(
         self,
         guild_id: int,

@@ -61,6 +61,33 @@ async def test_member_roles_need_manage_roles_and_a_role_below_the_bot(world: Wo
     assert gold.id in fan.roles
 
 
+async def test_a_role_moved_above_the_bot_is_refused_until_moved_back(world: World) -> None:
+    sb, bot, seed = world.sb, world.bot, world.seed
+    gid, fan = seed.guild.id, seed.fans[0]
+    sb.relax("member_role_limit", reason="checks the answers in a row, not the pacing")
+    sb.set_bot_permissions(gid, BOT_DEFAULT | MANAGE_ROLES)
+    gold = sb.create_role(gid, "Gold")
+    bot_role = sb.world.roles[seed.guild.bot_role_id]
+    guild = bot.get_guild(gid)
+    assert guild is not None
+    await bot.http.add_role(gid, fan.id, gold.id)  # grantable where it was created
+
+    top = bot_role.position
+    sb.move_role(gid, gold.id, top)  # dragged onto the bot's place: the bot's role steps down
+    assert gold.position == top and bot_role.position == top - 1
+    await _settled(bot, lambda: (guild.get_role(gold.id) or guild.default_role) > guild.me.top_role)
+    for edit in (bot.http.remove_role, bot.http.add_role):
+        with pytest.raises(discord.Forbidden) as refused:
+            await edit(gid, fan.id, gold.id)
+        assert refused.value.code == 50013
+    assert gold.id in fan.roles  # the refused removal changed nothing
+
+    sb.move_role(gid, gold.id, 1)  # a manager fixes the order
+    assert gold.position < bot_role.position
+    await bot.http.remove_role(gid, fan.id, gold.id)
+    assert gold.id not in fan.roles
+
+
 async def test_member_updates_follow_the_members_intent(world: World) -> None:
     sb, bot, seed = world.sb, world.bot, world.seed
     gid, fan = seed.guild.id, seed.fans[1]
