@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from matplotlib.dates import date2num
+from PIL import Image, ImageChops
 
 from sandbox import Sandbox
 from services.localtime import utcnow
 from services.polls.chart import render_chart, steps
+from storage.polls import TallyPoint
 from tests.databases import query
 from tests.e2e.poll_support import berlin_in, commit, create_poll, poll_id_of, poll_options
 from tests.harness import Community, build_community, wait_for
@@ -79,6 +81,31 @@ async def test_results_chart_and_csv_match_the_commitments(
     assert chart.series["Moth Hoodie"][1] == (0.0, 5.0, 6.0, 6.0)
     assert chart.series["Moth Cap"][1] == (0.0, 0.0)
     assert chart.goal == 10.0
+
+    # Closed, the chart ends at the closing, so the PNG the bot attaches can be checked itself:
+    # pixel for pixel, it is the chart of the recorded tally (whose lines are checked above).
+    closing = await sandbox.slash(community.manager, "poll close", {"poll": str(poll_id)})
+    assert "is closed" in (await closing.wait_followup()).content
+    answer = await sandbox.slash(community.manager, "poll results", {"poll": str(poll_id)})
+    closed = {f.filename: f.data for f in (await answer.wait_followup()).attachments}
+    attached = decoded(closed[f"poll-{poll_id}.png"])
+    assert attached.size == (800, 450)
+    results = await bot.services.polls.results(community.guild.id, poll_id)
+    assert results.poll.closed_at is not None
+
+    def drawn(history: list[TallyPoint]) -> Image.Image:
+        chart = render_chart(results.poll, results.options, history, results.poll.closed_at)
+        return decoded(chart.png)
+
+    assert ImageChops.difference(attached, drawn(results.history)).getbbox() is None
+    # ...and the comparison sees the data: the same chart short of the last change differs.
+    assert ImageChops.difference(attached, drawn(results.history[:-1])).getbbox() is not None
+
+
+def decoded(png: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG"
+    return image.convert("RGB")  # getbbox of an RGBA difference would look at alpha only
 
 
 def poll_rows(database_path: Path) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from sandbox import InteractionResult, Message, Sandbox
 from tests.e2e.poll_support import commit, create_poll, field_values, poll_id_of
@@ -98,6 +99,7 @@ async def test_concurrent_commits_counted_exactly_and_goal_once(
                 fans[i], panels[i], f"dropbell:commit:{poll_id}:{i % 3}:{1 + i % 5}"
             )
 
+    edits_before, started = sandbox.world.messages_by_id[post.id].edits, time.monotonic()
     answers = await asyncio.gather(*(press(i) for i in range(500)))
     assert all(a.content.startswith("Committed:") for a in answers)
     expected = [sum(1 + i % 5 for i in range(500) if i % 3 == option) for option in range(3)]
@@ -115,6 +117,28 @@ async def test_concurrent_commits_counted_exactly_and_goal_once(
     await wait_for(lambda: goal_posts(), 5, "the goal announcement")
     await asyncio.sleep(0.5)
     assert len(goal_posts()) == 1
+
+    # The post shows the exact tally, reached by a few coalesced edits, not one per commit.
+    def shown() -> dict[str, str]:
+        return field_values(sandbox.world.messages_by_id[post.id])
+
+    final = {
+        "Moth Tee · 35.00 EUR": f"{expected[0]:,} units",
+        "Moth Hoodie · 60.50 EUR": f"{expected[1]:,} units",
+        "Moth Cap": f"{expected[2]:,} units",
+        "Total": f"{sum(expected):,} of 100 units",
+    }
+    await wait_for(
+        lambda: all(shown()[name].startswith(value) for name, value in final.items()),
+        10,
+        "the post to show the final tally",
+    )
+    elapsed = time.monotonic() - started
+    edits = sandbox.world.messages_by_id[post.id].edits - edits_before
+    # Presses only mark the post; one loop edits it at most every 3 s while it is under an
+    # hour old (cogs/_post_refresher.py): the first edit, then one per 3 s that passed.
+    assert 1 <= edits <= 1 + elapsed / 3.0, (edits, elapsed)
+    assert edits <= 500 // 25, edits
 
 
 async def test_the_goal_post_pings_nobody(sandbox: Sandbox, community: Community, bot) -> None:
