@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import discord
@@ -36,6 +37,20 @@ def requirements_text(drop: Drop) -> str | None:
     return "To join you need " + ", ".join(parts) + "." if parts else None
 
 
+def early_access_text(drop: Drop) -> str:
+    """Who may claim in the early window, and until when (a raffle has no early window)."""
+    ends = drop.starts_at + timedelta(minutes=drop.early_access_minutes)
+    who = (
+        "collectors, then fans on the waitlist by place"
+        if drop.allocation == Allocation.COLLECTORS_FIRST
+        else "fans on the waitlist, in waves by place"
+    )
+    return (
+        f"The first {plural(drop.early_access_minutes, 'minute')} after opening (until "
+        f"{discord_timestamp(ends, 't')}): {who}; then anyone in the server."
+    )
+
+
 def render_embed(drop: Drop, waitlist_count: int, *, with_image: bool = True) -> discord.Embed:
     """The announcement's embed; its image is the upload carried by the post itself, so only
     the post can show it (``with_image=False`` elsewhere)."""
@@ -61,8 +76,8 @@ def render_embed(drop: Drop, waitlist_count: int, *, with_image: bool = True) ->
         if drop.drawn_at is not None and drop.raffle_seed:
             fair += f"\nseed: `{drop.raffle_seed}`"
         embed.add_field(name="Raffle", value=fair, inline=False)
-    # No "Early access" field: early_access_minutes is stored, but collectors get no head start
-    # until collector tiers exist, and the post must not promise one before then.
+    if drop.early_access_minutes and drop.allocation != Allocation.RAFFLE:
+        embed.add_field(name="Early access", value=early_access_text(drop), inline=False)
     requirements = requirements_text(drop)
     if requirements:
         embed.add_field(name="Who can join", value=requirements, inline=False)

@@ -40,7 +40,7 @@ MAX_DAYS = 3650
 MAX_EARLY_ACCESS_MINUTES = 7 * 24 * 60
 # Options counting days or minutes: their label in sentences, their unit and largest value.
 BOUNDED: Mapping[str, tuple[str, str, int]] = {
-    "early_access_minutes": ("collectors' head start", "minute", MAX_EARLY_ACCESS_MINUTES),
+    "early_access_minutes": ("early access", "minute", MAX_EARLY_ACCESS_MINUTES),
     "min_account_age_days": ("minimum account age", "day", MAX_DAYS),
     "min_member_days": ("minimum days in this server", "day", MAX_DAYS),
 }

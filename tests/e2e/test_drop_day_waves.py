@@ -45,6 +45,13 @@ async def test_the_line_is_let_in_wave_by_wave(
             early_access_minutes=EARLY_MINUTES, product=f"sandbox:{PRICE}",
         )  # fmt: skip
         drop_id = drop_id_of(announcement)
+        fields = {field["name"]: field["value"] for field in announcement.embeds[0]["fields"]}
+        assert fields["Early access"].startswith(
+            f"The first {EARLY_MINUTES} minute after opening (until <t:"
+        ), fields
+        assert fields["Early access"].endswith(
+            "): fans on the waitlist, in waves by place; then anyone in the server."
+        )
         line, outsider = community.fans[:LINE], community.fans[LINE]
         for place, fan in enumerate(line, start=1):
             joined = await sandbox.click(fan, announcement, f"dropbell:join:{drop_id}")

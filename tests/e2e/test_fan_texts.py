@@ -56,8 +56,8 @@ async def test_raffle_is_a_draw_not_a_queue_and_nothing_unbuilt_is_promised(
     assert "in the draw (2 entries)" in status.content and "#" not in status.content
 
     fields = {field["name"]: field["value"] for field in post.embeds[0]["fields"]}
-    # The seed's commitment is shown from the start (the seed only at the draw); collectors'
-    # head start does not exist yet, so the post does not promise one.
+    # The seed's commitment is shown from the start (the seed only at the draw); a raffle has
+    # no early window (everyone on the line is in the draw), so the post promises none.
     assert "hash" in fields["How links are given"]
     commitment = fields["Raffle"].split("`")[1]
     assert len(commitment) == 64 and "seed:" not in fields["Raffle"]

@@ -40,7 +40,7 @@ def a_drop(**changes: object) -> Drop:
     [
         ("min_account_age_days", "minimum account age"),
         ("min_member_days", "minimum days in this server"),
-        ("early_access_minutes", "collectors' head start"),
+        ("early_access_minutes", "early access"),
     ],
 )
 def test_errors_speak_the_label_not_the_option_name(option: str, label: str) -> None:
