@@ -188,6 +188,7 @@ async def fill_line(url: str, count: int, name: str = "Bench Tee") -> None:
             {"count": count, "id": drop_id},
         ),
     )
+    await database.settle(url, "waitlist_entries")
 
 
 async def check_burst(url: str, name: str, answers: list[str], n: int) -> bool:

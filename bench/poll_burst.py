@@ -31,6 +31,7 @@ from bench.floor import (
 from bench.profile import profiled
 from sandbox import Message, Sandbox, SeedInfo, seed_demo_world
 from sandbox.models import Member
+from services.polls.rules import MAX_GOAL
 from services.stats import percentile
 
 WARM_UP = 300
@@ -131,7 +132,8 @@ async def run(
             fans = [sb.create_member(seed.guild.id, f"fan{i}") for i in range(n)]
             early = [sb.create_member(seed.guild.id, f"early{i}") for i in range(WARM_UP // 2)]
             async with dropbell_process(sb, url, seed.guild.id, log=folder / "log") as process:
-                warm = await create_poll(sb, seed, "Warm-up?", 10**9)
+                # A goal its few warm-up commits never reach (the largest a poll may have).
+                warm = await create_poll(sb, seed, "Warm-up?", MAX_GOAL)
                 await burst(sb, warm, early, concurrency, show=False)
                 sent = [sum(quantity_of(i) for i in range(n) if i % OPTIONS == o) for o in range(3)]
                 goal = sum(sent) // 2  # reached in the middle of the burst
